@@ -1,0 +1,185 @@
+"""Reading and writing sound files.
+
+Everything the rest of the project handles is a 1-D ``float32`` array in [-1, 1] at a known
+sample rate. Reading goes through libsndfile (``soundfile``: WAV, FLAC, OGG, AIFF, MP3) and
+falls back to ``librosa``/audioread for what libsndfile cannot open; writing is WAV only, always
+atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from models.atomic import atomic_open
+from models.errors import AudioLoadError, ConfigError
+
+AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3"})
+
+#: Files shorter than this (after resampling) cannot be analysed by any representation.
+MIN_SAMPLES = 64
+
+WAV_SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float32": "FLOAT"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioInfo:
+    """What the file header says, before any decoding."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+def is_audio_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Header information; raises AudioLoadError when the file is not readable audio."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError, TypeError) as exc:
+        raise AudioLoadError(f"{path.name}: not a readable audio file ({_short(exc)})") from exc
+    return AudioInfo(
+        path=str(path),
+        sample_rate=int(info.samplerate),
+        channels=int(info.channels),
+        frames=int(info.frames),
+        format=str(info.format),
+        subtype=str(info.subtype),
+    )
+
+
+def load_audio(
+    path: str | os.PathLike,
+    *,
+    sr: int | None,
+    max_duration: float | None = None,
+    min_samples: int = MIN_SAMPLES,
+) -> np.ndarray:
+    """Load a file as mono float32 at sample rate ``sr``.
+
+    Parameters
+    ----------
+    path : path of a WAV, FLAC, OGG, AIFF or MP3 file.
+    sr : target sample rate; ``None`` keeps the file's own.
+    max_duration : read at most this many seconds from the start (a 10-minute file in a
+        folder of one-shots should not cost 10 minutes of memory).
+    min_samples : shorter results are refused.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+
+    Raises
+    ------
+    AudioLoadError
+        Empty, truncated or non-audio file; non-finite samples; too short.
+    """
+    path = Path(path)
+    y, file_sr = _read(path, max_duration)
+    if y.ndim == 2:
+        y = y.mean(axis=1)
+    if not np.all(np.isfinite(y)):
+        raise AudioLoadError(f"{path.name}: contains NaN or infinite samples")
+    if sr is not None and sr != file_sr:
+        if len(y) < 2:
+            raise AudioLoadError(f"{path.name}: too short ({len(y)} samples)")
+        import librosa  # imported lazily: librosa's import costs ~1 s
+
+        y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type="soxr_hq")
+    if len(y) < min_samples:
+        raise AudioLoadError(
+            f"{path.name}: too short ({len(y)} samples, at least {min_samples} needed)"
+        )
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    if peak > 1.0:
+        # Float files may exceed full scale; keep the shape of the sound, not its clipping.
+        y = y / peak
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:
+    _check_file(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            file_sr = int(f.samplerate)
+            frames = -1 if max_duration is None else int(round(max_duration * file_sr))
+            y = f.read(frames=frames, dtype="float32", always_2d=False)
+        if y.size == 0:
+            raise AudioLoadError(f"{path.name}: holds no samples")
+        return y, file_sr
+    except AudioLoadError:
+        raise
+    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as sf_exc:
+        error = sf_exc
+    # libsndfile could not read it: try audioread through librosa (exotic MP3s, etc.).
+    try:
+        import librosa
+
+        y, file_sr = librosa.load(str(path), sr=None, mono=False, duration=max_duration)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "not readable"
+        raise AudioLoadError(f"{path.name}: not a readable audio file ({_short(error)})") from exc
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2:
+        y = y.T
+    if y.size == 0:
+        raise AudioLoadError(f"{path.name}: holds no samples")
+    return y, int(file_sr)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise AudioLoadError(f"{path}: no such file")
+    if not path.is_file():
+        raise AudioLoadError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise AudioLoadError(f"{path.name}: empty file")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def save_wav(
+    path: str | os.PathLike,
+    y: np.ndarray,
+    *,
+    sr: int,
+    subtype: str = "pcm16",
+) -> Path:
+    """Write ``y`` (mono ``(n,)`` or multichannel ``(n, channels)``) as a WAV file, atomically.
+
+    ``subtype`` is ``"pcm16"``, ``"pcm24"`` or ``"float32"``. PCM output is clipped to [-1, 1];
+    non-finite samples are refused rather than written as noise.
+    """
+    if subtype not in WAV_SUBTYPES:
+        raise ConfigError(f"subtype must be one of {sorted(WAV_SUBTYPES)}, got {subtype!r}")
+    if sr <= 0:
+        raise ConfigError(f"sample rate must be positive, got {sr}")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim not in (1, 2):
+        raise ConfigError(f"audio must be 1-D or 2-D, got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ConfigError("audio contains NaN or infinite samples; refusing to write it")
+    if subtype != "float32":
+        y = np.clip(y, -1.0, 1.0)
+    path = Path(path)
+    with atomic_open(path, "wb") as f:
+        sf.write(f, y, sr, subtype=WAV_SUBTYPES[subtype], format="WAV")
+    return path

@@ -1,0 +1,1 @@
+"""Imports every model module so that their classes and presets are registered."""
