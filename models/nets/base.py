@@ -43,6 +43,10 @@ class LatentModel(nn.Module):
 
     Subclasses set the class attributes, build their layers from ``config`` and implement
     ``encode``, ``decode`` and (if they add terms) ``loss``.
+
+    Convention: every config dataclass has a field ``input_shape: tuple[int, ...]`` (one item,
+    no batch axis) so that the trainer can fit any model to the feature shape of the
+    representation it was given; everything else in the network derives from it.
     """
 
     #: registry name, e.g. ``"deep_ae"``
@@ -66,7 +70,7 @@ class LatentModel(nn.Module):
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one item of the batch ``encode`` takes."""
-        raise NotImplementedError
+        return tuple(self.config.input_shape)
 
     @property
     def latent_shape(self) -> tuple[int, ...]:

@@ -52,6 +52,9 @@ class Preset:
     training: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
     description: str = ""
+    #: overrides of ``model_config`` / ``representation`` giving a tiny version for tests
+    tiny_model: dict[str, Any] = field(default_factory=dict)
+    tiny_representation: dict[str, Any] = field(default_factory=dict)
 
 
 def register_preset(preset: Preset) -> Preset:
