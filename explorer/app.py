@@ -1,22 +1,46 @@
-"""``latent-explorer``: start the Qt application."""
+"""``latent-explorer``: start the Qt application.
+
+With no arguments it reopens the last session, or the bundled demo; paths given on the command
+line are opened as if dropped on the window (folders: datasets, ``.safetensors``: checkpoints,
+``.json``: sessions).
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
 from models import __version__
 
 
-def main(argv: list[str] | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QMainWindow
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="latent-explorer", description="Explore autoencoders of sound on a clickable map.")
+    p.add_argument("paths", nargs="*", help="dataset folders, checkpoints (.safetensors) or a session (.json)")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo, not the last session")
+    p.add_argument("--no-sound", action="store_true", help="do not open the sound card (a recording sink)")
+    p.add_argument("--version", action="version", version=f"latent-explorer {__version__}")
+    return p
 
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else ["latent-explorer", *argv])
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.audio_out import make_output
+    from explorer.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(["latent-explorer"])
     app.setApplicationName("latent-explorer")
+    app.setOrganizationName("latent-explorer")
     app.setApplicationVersion(__version__)
-    window = QMainWindow()
-    window.setWindowTitle(f"latent-explorer {__version__}")
-    window.resize(1280, 800)
+    audio, message = make_output(force_sink=args.no_sound or os.environ.get("LATENT_EXPLORER_AUDIO") == "sink")
+    from explorer.controller import Controller
+    from models.feature_cache import FeatureCache
+
+    window = MainWindow(controller=Controller(cache=FeatureCache()), audio=audio, audio_message=message)
     window.show()
+    window.start(args.paths, restore=not args.demo)
     return app.exec()
 
 

@@ -9,6 +9,8 @@ atomic.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from models.atomic import atomic_open
 from models.errors import AudioLoadError, ConfigError
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3"})
+
+#: Formats libsndfile itself defines; no fallback decoder is tried for them.
+_LIBSNDFILE_NATIVE = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc"})
 
 #: Files shorter than this (after resampling) cannot be analysed by any representation.
 MIN_SAMPLES = 64
@@ -54,6 +59,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError, TypeError) as exc:
         raise AudioLoadError(f"{path.name}: not a readable audio file ({_short(exc)})") from exc
+    _check_truncated(path, info.extra_info)
     return AudioInfo(
         path=str(path),
         sample_rate=int(info.samplerate),
@@ -117,6 +123,7 @@ def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:
     _check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
+            _check_truncated(path, f.extra_info)
             file_sr = int(f.samplerate)
             frames = -1 if max_duration is None else int(round(max_duration * file_sr))
             y = f.read(frames=frames, dtype="float32", always_2d=False)
@@ -127,11 +134,17 @@ def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:
         raise
     except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as sf_exc:
         error = sf_exc
+    if path.suffix.lower() in _LIBSNDFILE_NATIVE:
+        # libsndfile is the reference decoder for these; another one would only guess.
+        raise AudioLoadError(f"{path.name}: not a readable audio file ({_short(error)})") from error
     # libsndfile could not read it: try audioread through librosa (exotic MP3s, etc.).
     try:
         import librosa
 
-        y, file_sr = librosa.load(str(path), sr=None, mono=False, duration=max_duration)
+        with warnings.catch_warnings():
+            # librosa warns that it falls back to audioread; we report the outcome ourselves.
+            warnings.simplefilter("ignore")
+            y, file_sr = librosa.load(str(path), sr=None, mono=False, duration=max_duration)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "not readable"
         raise AudioLoadError(f"{path.name}: not a readable audio file ({_short(error)})") from exc
     y = np.asarray(y, dtype=np.float32)
@@ -140,6 +153,29 @@ def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:
     if y.size == 0:
         raise AudioLoadError(f"{path.name}: holds no samples")
     return y, int(file_sr)
+
+
+# libsndfile's log line for a WAV/AIFF data chunk that the file does not fully hold.
+_SHORT_CHUNK = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Streaming writers (espeak-ng --stdout, sox -) leave a placeholder size; that is not damage.
+_STREAMING_SIZES = (0, 0xFFFFFFFF)
+
+
+def _check_truncated(path: Path, extra_info: str) -> None:
+    """Refuse a file whose header promises more audio than the file holds.
+
+    libsndfile would read the part that is there; a cut-off recording is still damaged
+    data, and a dataset should list it rather than learn from it.
+    """
+    match = _SHORT_CHUNK.search(extra_info or "")
+    if match is None:
+        return
+    declared, actual = int(match[1]), int(match[2])
+    if declared in _STREAMING_SIZES or declared >= 0x7FFF0000 or actual >= declared:
+        return
+    raise AudioLoadError(
+        f"{path.name}: truncated (header promises {declared} bytes of audio, file holds {actual})"
+    )
 
 
 def _check_file(path: Path) -> None:

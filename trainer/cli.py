@@ -14,7 +14,13 @@ from models import __version__
 from models.errors import LatentExplorerError
 
 # Sub-command modules, in the order they appear in --help.
-_COMMAND_MODULES = ("trainer.dataset_cmd",)
+_COMMAND_MODULES = (
+    "trainer.dataset_cmd",
+    "trainer.train_cmd",
+    "trainer.evaluate_cmd",
+    "trainer.compare_cmd",
+    "trainer.export_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

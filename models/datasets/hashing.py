@@ -1,0 +1,78 @@
+"""Content hashes of dataset files, cached so that re-opening a large dataset stays fast.
+
+The cache is one JSON file per dataset root (named by a hash of its absolute path) mapping a
+relative path to ``[size, mtime_ns, hash]``; a file whose size or mtime changed is hashed
+again. It is only a cache: losing it costs time, never correctness, and two processes writing
+it at once simply leave the last complete (atomically written) version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from models.atomic import atomic_write_json
+
+_CHUNK = 1 << 20
+
+
+def default_cache_root() -> Path:
+    """Where the project caches things: ``$LATENT_EXPLORER_CACHE``, else
+    ``$XDG_CACHE_HOME/latent-explorer``, else ``~/.cache/latent-explorer``."""
+    explicit = os.environ.get("LATENT_EXPLORER_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "latent-explorer"
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """BLAKE2b (128-bit) of a file's bytes, as 32 hex digits."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class FileHasher:
+    """Hash files under ``root``, reusing hashes of files whose size and mtime are unchanged."""
+
+    def __init__(self, root: str | os.PathLike, *, cache_root: Path | None = None) -> None:
+        self.root = Path(root).resolve()
+        key = hashlib.sha256(str(self.root).encode("utf-8")).hexdigest()[:24]
+        self.cache_path = (cache_root or default_cache_root()) / "hashes" / f"{key}.json"
+        self._entries: dict[str, list] = {}
+        self._dirty = False
+        try:
+            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
+            if data.get("root") == str(self.root):
+                self._entries = dict(data.get("files", {}))
+        except (OSError, ValueError, AttributeError):
+            self._entries = {}
+
+    def hash(self, path: str | os.PathLike) -> str:
+        path = Path(path)
+        st = path.stat()
+        rel = os.path.relpath(path.resolve(), self.root)
+        cached = self._entries.get(rel)
+        if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+            return str(cached[2])
+        digest = hash_file(path)
+        self._entries[rel] = [st.st_size, st.st_mtime_ns, digest]
+        self._dirty = True
+        return digest
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        try:
+            atomic_write_json(
+                self.cache_path, {"root": str(self.root), "files": self._entries}, indent=None
+            )
+        except OSError:
+            return  # a read-only cache folder only costs speed
+        self._dirty = False

@@ -1,0 +1,323 @@
+"""Features computed once per (dataset content, representation parameters), kept on disk.
+
+Layout: ``<root>/features/<key>/`` where ``key`` hashes the dataset fingerprint, the
+representation's ``to_dict()``, the load settings (sample rate, clip cap) and
+:data:`FORMAT_VERSION`. The folder holds
+
+* ``features.f32``: every clip's features, flattened and concatenated, little-endian float32
+  (read back as one ``np.memmap``, so a large set costs no memory until used);
+* ``side.npz``: the representation's side arrays (e.g. ``frame_max``), each key flattened and
+  concatenated the same way;
+* ``manifest.json``: per clip its dataset index, name, shape, offset, side shapes and
+  ``n_samples``; the clips that failed to decode with their reasons; the inputs of the key.
+
+An entry is built in a temporary sibling folder and renamed into place, so a reader never sees
+half of one; a lock file (``<key>.lock``, ``flock``) makes a second process wait for the first
+instead of computing the same features again. When the dataset or the representation changes,
+so does the key: the old entry is simply not used (``FeatureCache.prune`` deletes entries).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.atomic import _fsync_dir
+from models.datasets.base import BuildCancelled, Dataset, Rejected
+from models.datasets.hashing import default_cache_root
+from models.errors import LatentExplorerError
+
+FORMAT_VERSION = 1
+
+
+class _Analysis(Protocol):
+    features: np.ndarray
+    side: dict[str, np.ndarray]
+    n_samples: int
+
+
+class _Representation(Protocol):
+    sample_rate: int
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def analyze(self, y: np.ndarray) -> _Analysis: ...
+
+
+@dataclass(frozen=True)
+class _ClipRecord:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+    side_shapes: dict[str, tuple[int, ...]]
+    side_offsets: dict[str, int]
+    n_samples: int
+
+
+class FeatureSet:
+    """The cached features of one dataset under one representation.
+
+    ``fs[j]`` is the ``j``-th usable clip's feature array (read-only, memory-mapped);
+    ``fs.indices[j]`` is that clip's index in ``dataset.clips``. Clips that failed to decode
+    are in ``fs.rejected`` and have no entry.
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.key = path.name
+        self.manifest = manifest
+        self._records = [
+            _ClipRecord(
+                index=r["index"], name=r["name"], shape=tuple(r["shape"]), offset=r["offset"],
+                side_shapes={k: tuple(v) for k, v in r["side_shapes"].items()},
+                side_offsets=dict(r["side_offsets"]), n_samples=r["n_samples"],
+            )
+            for r in manifest["clips"]
+        ]
+        total = int(manifest["total_values"])
+        self._data = (
+            np.memmap(path / "features.f32", dtype="<f4", mode="r", shape=(total,))
+            if total else np.zeros(0, dtype="<f4")
+        )
+        with np.load(path / "side.npz") as npz:
+            self._side = {k: npz[k] for k in npz.files}
+        self.rejected = [Rejected(Path(p), reason) for p, reason in manifest["rejected"]]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        r = self._records[j]
+        size = int(np.prod(r.shape))
+        return self._data[r.offset: r.offset + size].reshape(r.shape)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Dataset clip index of each entry, ``int64 [shape=(len(self),)]``."""
+        return np.array([r.index for r in self._records], dtype=np.int64)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self._records]
+
+    @property
+    def n_samples(self) -> list[int]:
+        return [r.n_samples for r in self._records]
+
+    def side(self, j: int) -> dict[str, np.ndarray]:
+        r = self._records[j]
+        return {
+            k: self._side[k][r.side_offsets[k]: r.side_offsets[k] + int(np.prod(shape))].reshape(shape)
+            for k, shape in r.side_shapes.items()
+        }
+
+    def stack(self) -> np.ndarray:
+        """All features as one array ``[shape=(len(self), *feature_shape)]``; needs equal shapes."""
+        shapes = {r.shape for r in self._records}
+        if len(shapes) > 1:
+            raise LatentExplorerError(f"features have different shapes ({len(shapes)} kinds); cannot stack")
+        if not self._records:
+            return np.zeros((0,), dtype=np.float32)
+        return np.asarray(self._data).reshape(len(self._records), *self._records[0].shape)
+
+
+class FeatureCache:
+    """Compute-once storage of features; ``root`` defaults to the user cache folder."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_root()
+        self.dir = self.root / "features"
+
+    def key(self, dataset: Dataset, representation: _Representation) -> str:
+        return hashlib.sha256(_canonical(self._key_inputs(dataset, representation)).encode()).hexdigest()[:32]
+
+    def _key_inputs(self, dataset: Dataset, representation: _Representation) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "dataset": dataset.fingerprint,
+            "representation": representation.to_dict(),
+            "sample_rate": int(representation.sample_rate),
+            "max_duration": dataset.max_duration,
+        }
+
+    def lookup(self, dataset: Dataset, representation: _Representation) -> FeatureSet | None:
+        """The cached entry, or ``None`` when it has not been built (or is unreadable)."""
+        return self._open(self.dir / self.key(dataset, representation))
+
+    def features(
+        self,
+        dataset: Dataset,
+        representation: _Representation,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> FeatureSet:
+        """The features of every clip, computed now if no valid entry exists.
+
+        Each clip is loaded at ``representation.sample_rate`` (capped at
+        ``dataset.max_duration``) and passed to ``representation.analyze``. A clip that fails
+        to decode or analyse is recorded in ``FeatureSet.rejected``, not raised.
+
+        Raises
+        ------
+        BuildCancelled
+            ``should_stop()`` returned true; nothing is left on disk.
+        """
+        key = self.key(dataset, representation)
+        final = self.dir / key
+        found = self._open(final)
+        if found is not None:
+            return found
+        with self._lock(key):
+            found = self._open(final)  # another process may have built it while we waited
+            if found is not None:
+                return found
+            if final.exists():  # unreadable leftover (e.g. from an older format): replace it
+                shutil.rmtree(final, ignore_errors=True)
+            self._build(final, dataset, representation, progress, should_stop)
+        found = self._open(final)
+        if found is None:
+            raise LatentExplorerError(f"feature cache entry {final} could not be read back")
+        return found
+
+    def prune(self, keep: set[str] | None = None) -> int:
+        """Delete every entry whose key is not in ``keep``; returns how many were deleted."""
+        keep = keep or set()
+        n = 0
+        if self.dir.is_dir():
+            for entry in self.dir.iterdir():
+                if entry.is_dir() and not entry.name.startswith(".") and entry.name not in keep:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    with contextlib.suppress(OSError):
+                        (self.dir / f".{entry.name}.lock").unlink()
+                    n += 1
+        return n
+
+    # -- internals -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / f".{key}.lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def _open(self, path: Path) -> FeatureSet | None:
+        try:
+            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("format") != FORMAT_VERSION:
+                return None
+            if (path / "features.f32").stat().st_size != 4 * int(manifest["total_values"]):
+                return None
+            return FeatureSet(path, manifest)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _build(
+        self,
+        final: Path,
+        dataset: Dataset,
+        representation: _Representation,
+        progress: Callable[[int, int], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=self.dir))
+        try:
+            manifest = self._compute(tmp, dataset, representation, progress, should_stop)
+            manifest["key_inputs"] = self._key_inputs(dataset, representation)
+            (tmp / "manifest.json").write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+            for child in tmp.iterdir():
+                with open(child, "rb") as f:
+                    os.fsync(f.fileno())
+            try:
+                os.rename(tmp, final)  # fails if another builder got there first: keep theirs
+            except OSError:
+                if self._open(final) is None:
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+            _fsync_dir(self.dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _compute(
+        self,
+        tmp: Path,
+        dataset: Dataset,
+        representation: _Representation,
+        progress: Callable[[int, int], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> dict[str, Any]:
+        sr = int(representation.sample_rate)
+        records: list[dict[str, Any]] = []
+        rejected: list[list[str]] = []
+        side_parts: dict[str, list[np.ndarray]] = {}
+        side_sizes: dict[str, int] = {}
+        offset = 0
+        total = len(dataset.clips)
+        with open(tmp / "features.f32", "wb") as out:
+            for i, clip in enumerate(dataset.clips):
+                if should_stop is not None and should_stop():
+                    raise BuildCancelled("feature computation cancelled")
+                try:
+                    analysis = representation.analyze(dataset.load(i, sr=sr))
+                    feats = np.asarray(analysis.features, dtype="<f4")
+                    if not np.all(np.isfinite(feats)):
+                        raise LatentExplorerError("features contain NaN or infinite values")
+                except LatentExplorerError as exc:  # AudioLoadError, ConfigError, ...
+                    rejected.append([str(clip.path), _reason(exc, clip.path)])
+                else:
+                    out.write(np.ascontiguousarray(feats).tobytes())
+                    side_shapes, side_offsets = {}, {}
+                    for k, v in (analysis.side or {}).items():
+                        arr = np.asarray(v, dtype=np.float32)
+                        side_shapes[k] = list(arr.shape)
+                        side_offsets[k] = side_sizes.get(k, 0)
+                        side_sizes[k] = side_offsets[k] + arr.size
+                        side_parts.setdefault(k, []).append(arr.ravel())
+                    records.append({
+                        "index": i, "name": clip.name, "shape": list(feats.shape), "offset": offset,
+                        "side_shapes": side_shapes, "side_offsets": side_offsets,
+                        "n_samples": int(analysis.n_samples),
+                    })
+                    offset += feats.size
+                if progress is not None:
+                    progress(i + 1, total)
+        with open(tmp / "side.npz", "wb") as f:
+            np.savez(f, **{k: np.concatenate(v) for k, v in side_parts.items()})
+        return {"format": FORMAT_VERSION, "total_values": offset, "clips": records, "rejected": rejected}
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    text = str(exc)
+    prefix = f"{path.name}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot put {type(obj).__name__} in a feature-cache key")

@@ -1,0 +1,269 @@
+"""End-to-end waveform VAEs with a bottleneck classifier (Lionello & Purwins).
+
+Two encoders/decoders share one variational bottleneck and loss:
+
+- **DC-VAE** (Table 1): conv 16 x 32; a dilation block of 50 gated residual layers (32 channels,
+  kernel 2, dilations ``2 ** ((i-1) mod 10)`` and ``2 ** ((i-1) mod 5)``); five stride-2 kernel-2
+  convolutions with one filter; a 1x1 convolution; two dense layers for mean and variance of a
+  20-d code; a decoder mirroring all of it.
+- **CC-VAE** (Table 2): stride-2 convolutions with 128-128-256-512-1024 filters (kernels 5, 4,
+  4, 4, 4), a 1x1 convolution to one channel, the same bottleneck, a mirrored decoder.
+
+The loss (section 3.1) is ``1.0 * MSE + 1e-4 * KL(q(z|x) || N(0, I)) + 1.01 * CE``; the
+cross-entropy comes from a small classifier on ``z`` (3 hidden layers of 10 units for digits, one
+hidden layer of ``n_classes`` units for drums). We follow the paper, not the public code: the KL
+is against N(0, 1), the reconstruction error is a mean over samples, and evaluation (``eval()``)
+uses the posterior mean.
+
+Choices where the paper is silent (config fields): hidden activations (``tanh``; the 1-channel
+stride-2 path would die under ReLU), the output layer is linear (waveforms in [-1, 1]), the
+encoder's last dense layers predict a log-variance (the paper says "variance"; the log is the
+numerically safe parameterisation of the same thing), a dense layer ``latent -> n / 32`` opens the
+decoder (the tables list the reparameterisation "add" and then a 1x1 transposed convolution, so
+some projection from 20 values back to the bottleneck's length must be there), and the
+sub-layers of the dilation block are causal and gated as in WaveNet (see ``DilationBlock``).
+The paper's alternating updates (the VAE terms at learning rate 5e-4, the classification term at
+1e-3) are the trainer's business: ``loss`` returns every term by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.errors import ConfigError
+from models.nets.base import LatentCode, LatentModel, ModelOutput, kl_divergence
+from models.nets.dense import ACTIVATIONS, make_activation
+from models.nets.lionello_blocks import (
+    DilationBlock,
+    Gate,
+    SameConv1d,
+    classifier,
+    down_conv,
+    up_conv,
+)
+from models.nets.registry import register_model
+
+
+@dataclass(frozen=True, kw_only=True)
+class _WaveVAEFields:
+    """Fields shared by both waveform VAEs (bottleneck, classifier, loss weights)."""
+
+    #: (n_samples,); must be a multiple of 2 ** (number of stride-2 layers)
+    input_shape: tuple[int, ...] = (4096,)
+    latent_dim: int = 20
+    #: classes of the bottleneck classifier; 0 = no classifier (the paper's "non-class" DC-VAE)
+    n_classes: int = 10
+    classifier_hidden: tuple[int, ...] = (10, 10, 10)
+    classifier_activation: str = "relu"
+    #: activation after every hidden convolution and the decoder's opening dense layer
+    activation: str = "tanh"
+    recon_weight: float = 1.0
+    kl_weight: float = 1e-4
+    class_weight: float = 1.01
+
+    def _check(self, owner: str, n_strided: int) -> None:
+        if len(self.input_shape) != 1:
+            raise ConfigError(f"{owner}: input_shape must be (n_samples,), got {tuple(self.input_shape)}")
+        m = 2 ** n_strided
+        n = self.input_shape[0]
+        if n < m or n % m:
+            fit = max(m, -(-n // m) * m)
+            raise ConfigError(
+                f"{owner}: input_shape ({n},) does not fit the strides: {n_strided} stride-2 layers "
+                f"divide the length by {m}, so n_samples must be a multiple of {m} (e.g. {fit})"
+            )
+        if self.latent_dim < 1 or self.n_classes < 0 or any(h < 1 for h in self.classifier_hidden):
+            raise ConfigError(f"{owner}: latent_dim and classifier widths must be positive, n_classes >= 0")
+        for act in (self.activation, self.classifier_activation):
+            if act not in ACTIVATIONS:
+                raise ConfigError(f"{owner}: unknown activation {act!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+        if min(self.recon_weight, self.kl_weight, self.class_weight) < 0:
+            raise ConfigError(f"{owner}: loss weights must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DCVAEConfig(_WaveVAEFields):
+    """Configuration of :class:`DCVAE` (defaults: Table 1, spoken digits)."""
+
+    front_channels: int = 16
+    front_kernel: int = 32
+    #: residual layers of each dilation block (encoder and decoder)
+    n_layers: int = 50
+    residual_channels: int = 32
+    #: the ``m`` of the two sub-layers' dilation ``2 ** ((i-1) mod m)``
+    dilation_cycles: tuple[int, int] = (10, 5)
+    gate: Gate = "tanh_sigmoid"
+    #: stride-2 kernel-2 layers after the block, and their filters (Table 1: 5 layers, 1 filter)
+    down_layers: int = 5
+    down_channels: int = 1
+
+    def __post_init__(self) -> None:
+        self._check("dc_vae", self.down_layers)
+        if min((self.front_channels, self.front_kernel, self.n_layers, self.residual_channels,
+                self.down_layers, self.down_channels, *self.dilation_cycles)) < 1:
+            raise ConfigError("dc_vae: layer counts, channels, kernels and cycles must be positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CCVAEConfig(_WaveVAEFields):
+    """Configuration of :class:`CCVAE` (defaults: Table 2, spoken digits)."""
+
+    channels: tuple[int, ...] = (128, 128, 256, 512, 1024)
+    kernels: tuple[int, ...] = (5, 4, 4, 4, 4)
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != len(self.kernels) or not self.channels:
+            raise ConfigError("cc_vae: channels and kernels need the same, non-zero, length")
+        if min(self.kernels) < 2:
+            raise ConfigError("cc_vae: stride-2 kernels must be >= 2")
+        if min(self.channels) < 1:
+            raise ConfigError("cc_vae: channels must be positive")
+        self._check("cc_vae", len(self.channels))
+
+
+class WaveformVAE(LatentModel):
+    """Shared bottleneck, classifier and loss of the DC-VAE and CC-VAE.
+
+    Subclasses build ``self.enc_body`` (waveform ``[shape=(batch, 1, n)]`` to one channel
+    ``[shape=(batch, 1, n / 32)]``) and ``self.dec_body`` (the mirror), and set ``self.n_down``.
+    Items are waveforms ``[shape=(batch, n_samples)]``; the code is ``[shape=(batch, latent_dim)]``.
+    """
+
+    consumes: ClassVar[str] = "waveform"
+    variational: ClassVar[bool] = True
+
+    def _build_bottleneck(self, n_down: int) -> None:
+        c = self.config
+        self.n_bottleneck = c.input_shape[0] // 2 ** n_down
+        self.enc_mean = nn.Linear(self.n_bottleneck, c.latent_dim)
+        self.enc_logvar = nn.Linear(self.n_bottleneck, c.latent_dim)
+        self.dec_dense = nn.Linear(c.latent_dim, self.n_bottleneck)
+        self.dec_act = make_activation(c.activation)
+        self.classifier = (
+            classifier(c.latent_dim, c.classifier_hidden, c.n_classes, c.classifier_activation)
+            if c.n_classes else None
+        )
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    def encode(self, x: torch.Tensor) -> LatentCode:
+        """x : torch.Tensor [shape=(batch, n_samples)] -> mean, logvar [shape=(batch, latent_dim)]."""
+        if x.shape[1:] != tuple(self.config.input_shape):
+            raise ConfigError(
+                f"{self.name}: expected items of shape {tuple(self.config.input_shape)}, got {tuple(x.shape[1:])}"
+            )
+        h = self.enc_body(x.unsqueeze(1)).flatten(1)
+        return LatentCode(mean=self.enc_mean(h), logvar=self.enc_logvar(h))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z : torch.Tensor [shape=(batch, latent_dim)] -> waveform [shape=(batch, n_samples)]."""
+        h = self.dec_act(self.dec_dense(z)).unsqueeze(1)
+        return self.dec_body(h).squeeze(1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> ModelOutput:
+        code = self.encode(x)
+        z = self.reparameterize(code)
+        extras = {} if self.classifier is None else {"logits": self.classifier(z)}
+        return ModelOutput(recon=self.decode(z), code=code, z=z, extras=extras)
+
+    def loss(
+        self, x: torch.Tensor, out: ModelOutput, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Weighted terms of section 3.1.
+
+        Returns ``recon`` (MSE), ``kl``, ``vae`` (``recon_weight * recon + kl_weight * kl``, the
+        paper's first gradient), ``classification`` (cross-entropy, only when ``labels`` are given
+        and the model has a classifier; labels < 0 are ignored) and ``loss``, the weighted total.
+        """
+        c = self.config
+        recon = torch.mean((out.recon - x) ** 2)
+        kl = kl_divergence(out.code.mean, out.code.logvar)
+        vae = c.recon_weight * recon + c.kl_weight * kl
+        terms = {"recon": recon, "kl": kl, "vae": vae}
+        total = vae
+        if labels is not None and "logits" in out.extras:
+            labels = labels.to(out.extras["logits"].device).long()
+            keep = labels >= 0
+            ce = (F.cross_entropy(out.extras["logits"][keep], labels[keep]) if keep.any()
+                  else out.extras["logits"].sum() * 0.0)
+            terms["classification"] = ce
+            total = total + c.class_weight * ce
+        terms["loss"] = total + self.regularization()
+        return terms
+
+
+@register_model
+class DCVAE(WaveformVAE):
+    """Dilated-convolution VAE (Table 1). See :class:`DCVAEConfig` and ``DilationBlock``."""
+
+    name: ClassVar[str] = "dc_vae"
+    config_class: ClassVar[type] = DCVAEConfig
+
+    def __init__(self, config: DCVAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        act = c.activation
+        block = dict(cycles=c.dilation_cycles, gate=c.gate)
+        down = [down_conv(c.residual_channels if i == 0 else c.down_channels, c.down_channels, 2)
+                for i in range(c.down_layers)]
+        self.enc_body = nn.Sequential(
+            SameConv1d(1, c.front_channels, c.front_kernel), make_activation(act),          # 1
+            DilationBlock(c.front_channels, c.residual_channels, c.n_layers, **block),       # 2
+            *_interleave(down, act),                                                          # 3:7
+            nn.Conv1d(c.down_channels, 1, 1),                                                 # 8
+        )
+        up = [up_conv(1 if i == 0 else c.down_channels, c.down_channels, 2) for i in range(c.down_layers)]
+        self.dec_body = nn.Sequential(
+            nn.Conv1d(1, 1, 1), make_activation(act),                                         # 11
+            *_interleave(up, act),                                                            # 12:16
+            nn.Conv1d(c.down_channels, c.residual_channels, 1), make_activation(act),        # 18
+            DilationBlock(c.residual_channels, c.residual_channels, c.n_layers, **block),    # 19
+            SameConv1d(c.residual_channels, c.front_channels, c.front_kernel),               # 20
+            make_activation(act),
+            nn.Conv1d(c.front_channels, 1, 1),                                                # 21
+        )
+        self._build_bottleneck(c.down_layers)
+
+    @property
+    def dilation_blocks(self) -> tuple[DilationBlock, DilationBlock]:
+        """(encoder block, decoder block)."""
+        enc = next(m for m in self.enc_body if isinstance(m, DilationBlock))
+        dec = next(m for m in self.dec_body if isinstance(m, DilationBlock))
+        return enc, dec
+
+
+@register_model
+class CCVAE(WaveformVAE):
+    """Plain-convolution VAE (Table 2). See :class:`CCVAEConfig`."""
+
+    name: ClassVar[str] = "cc_vae"
+    config_class: ClassVar[type] = CCVAEConfig
+
+    def __init__(self, config: CCVAEConfig) -> None:
+        super().__init__(config)
+        c = config
+        ins = (1, *c.channels[:-1])
+        down = [down_conv(i, o, k) for i, o, k in zip(ins, c.channels, c.kernels)]
+        self.enc_body = nn.Sequential(*_interleave(down, c.activation), nn.Conv1d(c.channels[-1], 1, 1))
+        outs = tuple(reversed(c.channels))
+        up = [up_conv(i, o, k) for i, o, k in zip((1, *outs[:-1]), outs, reversed(c.kernels))]
+        self.dec_body = nn.Sequential(
+            nn.Conv1d(1, 1, 1), make_activation(c.activation),
+            *_interleave(up, c.activation),
+            nn.Conv1d(c.channels[0], 1, 1),
+        )
+        self._build_bottleneck(len(c.channels))
+
+
+def _interleave(layers: list[nn.Module], activation: str) -> list[nn.Module]:
+    out: list[nn.Module] = []
+    for layer in layers:
+        out += [layer, make_activation(activation)]
+    return out

@@ -1,0 +1,94 @@
+"""models.projection: PCA and t-SNE layouts, placing new codes, inverting positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.errors import ConfigError
+from models.projection import PCAProjector, TSNEProjector, make_projector
+
+
+def blobs(n_per: int = 25, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    Z = np.concatenate([rng.normal(3.0 * c, 0.3, (n_per, d)) for c in range(4)])
+    return Z, np.repeat(np.arange(4), n_per)
+
+
+def test_pca_matches_sklearn_and_inverts_in_plane():
+    from sklearn.decomposition import PCA
+
+    Z, _ = blobs()
+    emb = PCAProjector().fit(Z)
+    ref = PCA(2).fit(Z)
+    # same axes up to sign
+    assert np.allclose(np.abs(emb.points), np.abs(ref.transform(Z)), atol=1e-8)
+    assert np.allclose(emb.transform(Z[:5]), emb.points[:5])
+    # inverse of a point's position is the code's projection onto the PCA plane
+    assert np.allclose(emb.inverse(emb.points[:5]), ref.inverse_transform(ref.transform(Z[:5])), atol=1e-8)
+
+
+def test_pca_align_to_keeps_the_old_picture():
+    Z, _ = blobs()
+    old = PCAProjector().fit(Z).points
+    flipped = old * np.array([-1.0, 1.0])
+    emb = PCAProjector(align_to=flipped).fit(Z + 1e-3)
+    assert np.abs(emb.points - flipped).max() < 0.05
+    # transform and inverse stay consistent with the rotated axes
+    assert np.allclose(emb.transform(Z[:3] + 1e-3), emb.points[:3])
+    assert np.allclose(emb.transform(emb.inverse(emb.points[:3])), emb.points[:3])
+
+
+def test_tsne_reports_partials_separates_blobs_and_places_new_points():
+    Z, lab = blobs()
+    seen = []
+    emb = TSNEProjector(n_iter=100, early_exaggeration_iter=50, callbacks_every_iters=25).fit(
+        Z, callback=lambda it, pts: seen.append((it, pts.shape))
+    )
+    assert [it for it, _ in seen] == [25, 50, 75, 100, 125, 150]
+    assert all(shape == (100, 2) for _, shape in seen)
+    # blobs stay apart: each point's nearest neighbour on the map is of its own blob
+    d = np.linalg.norm(emb.points[:, None] - emb.points[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    assert (lab[d.argmin(1)] == lab).mean() > 0.95
+    # a new code of blob 2 lands nearest to blob 2's points
+    new = emb.transform(Z[lab == 2][:1] + 0.01)
+    nearest = np.linalg.norm(emb.points - new, axis=1).argmin()
+    assert lab[nearest] == 2
+
+
+def test_tsne_stops_when_asked_and_inverse_is_idw():
+    Z, _ = blobs()
+    calls = []
+    emb = TSNEProjector(n_iter=500, callbacks_every_iters=10).fit(
+        Z, callback=lambda it, pts: calls.append(it), should_stop=lambda: len(calls) >= 2
+    )
+    assert calls == [10, 20]
+    assert emb.points.shape == (100, 2)
+    # on a point: its own code; between two points: a weighted mean of nearby codes
+    assert np.allclose(emb.inverse(emb.points[7:8]), Z[7:8])
+    mid = (emb.points[0] + emb.points[1]) / 2
+    z = emb.inverse(mid[None])[0]
+    _, idx = emb.nearest(mid[None], k=8)
+    lo, hi = Z[idx[0]].min(0), Z[idx[0]].max(0)
+    assert np.all(z >= lo - 1e-9) and np.all(z <= hi + 1e-9)
+
+
+def test_tsne_init_and_restore_keep_layout():
+    Z, _ = blobs()
+    first = TSNEProjector(n_iter=50, early_exaggeration_iter=25).fit(Z)
+    restored = TSNEProjector().restore(Z, first.points)
+    assert np.array_equal(restored.points, first.points)
+    assert restored.transform(Z[:2]).shape == (2, 2)
+    again = TSNEProjector(n_iter=30, early_exaggeration_iter=0, init=first.points).fit(Z + 1e-3)
+    # started from the old layout (rescaled), so the geometry is kept: distances correlate
+    a = np.linalg.norm(first.points[:, None] - first.points[None], axis=-1).ravel()
+    b = np.linalg.norm(again.points[:, None] - again.points[None], axis=-1).ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
+def test_errors():
+    with pytest.raises(ConfigError):
+        make_projector("umap")
+    with pytest.raises(ConfigError):
+        TSNEProjector().fit(np.zeros((3, 2)))

@@ -1,0 +1,220 @@
+"""``latent-trainer evaluate``: the papers' measures on one side of a run's split.
+
+Per clip of the split (the test side by default), the clip's features are encoded and
+decoded by the checkpoint, and compared with the originals:
+
+* RMSE, SSIM and harmonic precision/recall/F1 (Natsiou, Table I) on the clip's spectrogram in
+  librosa's layout ``(n_freq, n_frames)``: the frames of a frame model stacked back in time, a
+  log-mel as it is; waveform models are compared on samples (RMSE only);
+* 1-NN accuracy of the clips' labels in latent space (Lionello, section 5): one code per clip,
+  the mean of its frame or window codes for frame and sequence models;
+* MFCC-DTW deviation per class (Lionello, Table 3) for whole-clip models (log-mel, waveform):
+  each class's mean code is decoded to sound and compared with the class's test clips. Frame
+  models have no whole-clip code to decode, so this measure is left out for them.
+
+Written as ``evaluation.json`` (per-clip values and aggregates) and ``evaluation.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.atomic import atomic_write_json, atomic_write_text
+from models.errors import ConfigError
+from models.splits import Split
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_run(run_dir: Path, *, split: str = "test", checkpoint: str = "best", data: str | None = None,
+                 cache_dir: str | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Evaluate ``run_dir/<checkpoint>.safetensors`` on one side of the run's split.
+
+    Returns the dict written to ``evaluation.json`` (also written by this function).
+    """
+    from models.checkpoint import load_checkpoint
+    from models.representations import representation_from_dict
+    from trainer.config import RunConfig
+    from trainer.data import build_items, clip_classes, clip_features, item_mode
+    from trainer.loop import encode_items
+    from trainer.setup import CONFIG_FILE, SPLIT_FILE, open_data
+
+    cfg_path = run_dir / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise ConfigError(f"{run_dir} holds no run (no {CONFIG_FILE})")
+    cfg = RunConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
+    split_data = json.loads((run_dir / SPLIT_FILE).read_text(encoding="utf-8"))
+    indices = Split.from_dict(split_data).side(split)
+    ckpt_path = run_dir / f"{checkpoint}.safetensors"
+    if not ckpt_path.exists() and checkpoint == "best":
+        ckpt_path = run_dir / "last.safetensors"
+    if not ckpt_path.exists():
+        raise ConfigError(f"{run_dir} has no {checkpoint} checkpoint")
+    ckpt = load_checkpoint(ckpt_path, device=device)
+    model = ckpt.model
+    dataset = open_data(data or cfg.data)
+    if [c.name for c in dataset.clips] != split_data.get("clips"):
+        raise ConfigError(f"{data or cfg.data} is not the dataset this run was split from")
+    rep = representation_from_dict(ckpt.representation)
+    names = list(ckpt.labels.names) if ckpt.labels else []
+    classes = clip_classes(dataset, names)
+    feats = clip_features(dataset, rep, cache_dir=cache_dir)
+    mode = item_mode(type(model), rep.kind)
+    shape = tuple(model.input_shape)
+    seq_len = shape[0] if mode == "windows" else 0
+    dev = torch.device(device)
+
+    per_clip: list[dict[str, Any]] = []
+    originals, recons, clip_codes, clip_labels = [], [], [], []
+    for i in (int(i) for i in indices):
+        if feats[i] is None:
+            continue
+        items = build_items(feats, np.array([i]), classes, mode=mode, seq_len=seq_len, seq_hop=seq_len,
+                            clip_length=shape[-1] if mode == "clips" else None)
+        x = torch.from_numpy(items.x)
+        codes = encode_items(model, x, batch_size=512, device=dev)
+        with torch.no_grad():
+            rec = model.decode(torch.from_numpy(codes).to(dev)).float().cpu().numpy()
+        orig, out = _as_spectrogram(items.x, mode), _as_spectrogram(rec, mode)
+        originals.append(orig)
+        recons.append(out)
+        clip_codes.append(codes.reshape(len(codes), -1).mean(axis=0) if mode != "clips" else codes.reshape(-1))
+        clip_labels.append(names[classes[i]] if names else None)
+        per_clip.append({"index": i, "name": dataset.clips[i].name, "label": clip_labels[-1]})
+    if not per_clip:
+        raise ConfigError(f"the {split} split of {run_dir} holds no usable clip")
+
+    summary: dict[str, Any] = {}
+    values = _reconstruction(originals, recons, rep, mode)
+    for name, vals in values.items():
+        for row, v in zip(per_clip, vals):
+            row[name] = _num(v)
+        summary[name] = _summary(vals)
+    if names and len(per_clip) >= 2:
+        from models.metrics import knn1
+
+        res = knn1(np.stack(clip_codes), np.array(clip_labels))
+        summary["knn1_accuracy"] = float(res.accuracy)
+        summary["knn1_per_class"] = {str(k): float(v) for k, v in res.per_class.items()}
+    if mode == "clips" and names:
+        summary["mfcc_dtw"] = _mfcc_dtw(model, rep, dataset, per_clip, clip_codes, dev)
+
+    result = {
+        "run_dir": str(run_dir), "checkpoint": str(ckpt_path), "split": split, "preset": cfg.preset,
+        "model": cfg.model, "latent_shape": list(getattr(model, "latent_shape", ())),
+        "steps": ckpt.training.steps if ckpt.training else None, "n_clips": len(per_clip),
+        "summary": summary, "per_clip": per_clip,
+    }
+    atomic_write_json(run_dir / "evaluation.json", result)
+    atomic_write_text(run_dir / "evaluation.md", render_markdown(result))
+    return result
+
+
+def _as_spectrogram(x: np.ndarray, mode: str) -> np.ndarray:
+    """Items of one clip -> one array: (n_freq, n_frames) for spectra, (n_samples,) for waveforms."""
+    if mode == "frames":
+        return x.T
+    if mode == "windows":
+        return x.reshape(-1, x.shape[-1]).T
+    return x[0]
+
+
+def _reconstruction(originals: list, recons: list, rep: Any, mode: str) -> dict[str, np.ndarray]:
+    from models.metrics import reconstruction_metrics, rmse
+
+    if rep.kind == "waveform":
+        return {"rmse": np.array([float(rmse(o, r, item_ndim=1)) for o, r in zip(originals, recons)])}
+    freqs = _row_frequencies(rep)
+    out: dict[str, list[float]] = {}
+    # clips differ in length: score one at a time
+    for o, r in zip(originals, recons):
+        ms = reconstruction_metrics(o[None], np.clip(r, 0, 1)[None] if mode != "clips" else r[None],
+                                    metrics=("rmse", "ssim", "harmonic"), freqs=freqs)
+        for k, v in ms.values.items():
+            out.setdefault(k, []).append(float(np.asarray(v).reshape(-1)[0]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _row_frequencies(rep: Any) -> np.ndarray:
+    import librosa
+
+    c = rep.config
+    if rep.kind == "logmel":
+        from models.metrics import mel_band_frequencies
+
+        return mel_band_frequencies(c.n_mels, fmin=c.fmin, fmax=c.fmax or c.sample_rate / 2, htk=c.htk)
+    return librosa.fft_frequencies(sr=c.sample_rate, n_fft=c.n_fft)
+
+
+def _mfcc_dtw(model: Any, rep: Any, dataset: Any, per_clip: list, codes: list, dev: torch.device) -> dict[str, Any]:
+    from models.metrics import mfcc, mfcc_dtw_deviation_table
+
+    sr = rep.sample_rate
+    labels = np.array([row["label"] for row in per_clip])
+    mfccs = [mfcc(dataset.load(row["index"], sr=sr), sr=sr) for row in per_clip]
+    centres = {}
+    latent_shape = tuple(model.latent_shape)
+    for lab in np.unique(labels):
+        if np.sum(labels == lab) < 3:  # a deviation needs the item and two class mates
+            continue
+        z = np.stack([c for c, l in zip(codes, labels) if l == lab]).mean(axis=0).reshape(1, *latent_shape)
+        with torch.no_grad():
+            feats = model.decode(torch.from_numpy(z).to(dev)).float().cpu().numpy()[0]
+        centres[str(lab)] = mfcc(rep.synthesize(feats), sr=sr)
+    keep = np.array([lab in centres for lab in labels])
+    if not keep.any():
+        return {}
+    table = mfcc_dtw_deviation_table([m for m, k in zip(mfccs, keep) if k], labels[keep], centres)
+    return {
+        "per_class": {str(k): {"mean": s.mean, "std": s.std, "n": s.n} for k, s in table.per_class.items()},
+        "average": {"mean": table.average.mean, "std": table.average.std, "n": table.average.n},
+    }
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """Tables laid out like the papers': Natsiou's metrics row, Lionello's per-class deviations."""
+    s = result["summary"]
+    lines = [f"# Evaluation of {result['preset']} ({result['model']})", "",
+             f"Checkpoint `{Path(result['checkpoint']).name}` after {result['steps']} steps, "
+             f"{result['n_clips']} clips of the {result['split']} split.", ""]
+    cols = [k for k in ("rmse", "ssim", "precision", "recall", "f1") if k in s]
+    header = ["Model", *[k.upper() if k in ("rmse", "ssim") else k.capitalize() for k in cols]]
+    row = [result["preset"], *[_pm(s[k]) for k in cols]]
+    if "knn1_accuracy" in s:
+        header.append("1-NN acc.")
+        row.append(f"{s['knn1_accuracy']:.3f}")
+    lines += [_md_row(header), _md_row(["---"] * len(header)), _md_row(row), ""]
+    dtw = s.get("mfcc_dtw") or {}
+    if dtw.get("per_class"):
+        lines += ["MFCC-DTW deviation per class (mean, std):", "",
+                  _md_row(["Class", "Mean", "Std", "n"]), _md_row(["---"] * 4)]
+        for k, v in dtw["per_class"].items():
+            lines.append(_md_row([k, f"{v['mean']:.3f}", f"{v['std']:.3f}", str(v["n"])]))
+        a = dtw["average"]
+        lines += [_md_row(["average", f"{a['mean']:.3f}", f"{a['std']:.3f}", str(a["n"])]), ""]
+    return "\n".join(lines)
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _pm(stat: dict[str, Any]) -> str:
+    return "n/a" if stat["mean"] is None else f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def _summary(values: np.ndarray) -> dict[str, Any]:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return {"mean": float(v.mean()) if len(v) else None, "std": float(v.std()) if len(v) else None, "n": int(len(v))}
+
+
+def _num(v: Any) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None

@@ -1,0 +1,373 @@
+"""``latent-trainer train``: the training run, start to finish (or to a clean stop).
+
+Straight-line: prepare -> (PCA: fit once | SGD: epochs of train_step, validate, checkpoint,
+early stopping) -> finished or stopped. Rank 0 of a ``torchrun`` launch writes everything;
+every rank validates on the whole validation set, so they all reach the same early-stopping
+decision without talking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.errors import LatentExplorerError
+from models.events import (
+    CheckpointWritten,
+    Error,
+    Finished,
+    Progress,
+    Started,
+    Stopped,
+    Validation,
+)
+from trainer.loop import (
+    batches,
+    encode_items,
+    epoch_order,
+    evaluate,
+    lr_at,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    steps_per_epoch,
+    train_step,
+)
+from trainer.setup import STATE_FILE, Prepared, TrainOptions, as_tensor, distributed_env, pick_device, prepare
+from trainer.sink import EventSink, add_log_file
+from trainer.stop import StopRequest
+
+log = logging.getLogger("trainer")
+
+STATE_VERSION = 1
+
+
+def checkpoint_path(run_dir: Path, kind: str) -> Path:
+    """``run_dir/last.safetensors`` or ``run_dir/best.safetensors``."""
+    return run_dir / f"{kind}.safetensors"
+
+
+def run_training(opts: TrainOptions) -> int:
+    """Train; returns the exit code (0 finished or stopped cleanly, 1 crashed).
+
+    Errors in the user's input (ConfigError, DatasetError...) are re-raised after the error
+    event, so the CLI prints them and exits 2.
+    """
+    rank, world, local_rank = distributed_env()
+    sink = EventSink(None, stdout=opts.events, enabled=rank == 0)
+    handler = None
+    try:
+        if world > 1:
+            _init_distributed(opts.device, local_rank)
+        device = pick_device(opts.device, local_rank)
+        if world > 1 and rank > 0:
+            # Rank 0 resolves the config and writes config.json/split.json; the others wait for
+            # it and read them, as a resume would, so all ranks train the same run.
+            torch.distributed.barrier()
+            opts = dataclasses.replace(opts, resume=True)
+        prep = prepare(opts, rank=rank)
+        if world > 1 and rank == 0:
+            torch.distributed.barrier()
+        if rank == 0:
+            sink.open(opts.run_dir)
+            handler = add_log_file(opts.run_dir / "train.log")
+        return _Run(opts, prep, device, sink, rank=rank, world=world).run()
+    except LatentExplorerError as exc:
+        sink.emit(Error(message=str(exc)))
+        raise
+    except Exception as exc:
+        log.exception("training failed")
+        tail = "".join(traceback.format_exception(exc)[-6:])
+        sink.emit(Error(message=f"{type(exc).__name__}: {exc}", traceback=tail))
+        return 1
+    finally:
+        sink.close()
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        if world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _init_distributed(device: str, local_rank: int) -> None:
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+
+
+class _Run:
+    """One training process. Kept as a class only to share state between its few phases."""
+
+    def __init__(self, opts: TrainOptions, prep: Prepared, device: torch.device, sink: EventSink,
+                 *, rank: int, world: int) -> None:
+        from models.nets.registry import build_model
+
+        self.opts, self.prep, self.device, self.sink = opts, prep, device, sink
+        self.rank, self.world = rank, world
+        self.cfg = prep.config
+        self.tc = prep.config.train
+        self.run_dir = opts.run_dir
+        seed_everything(self.cfg.seed + rank)
+        self.model = build_model(self.cfg.model, prep.model_config).to(device)
+        self.net: torch.nn.Module = self.model
+        self.amp = device.type == "cuda" and self.tc.amp
+        self.train_x, self.val_x = as_tensor(prep.train.x), as_tensor(prep.val.x)
+        self.train_y = as_tensor(prep.train.y) if prep.classes else None
+        self.val_y = as_tensor(prep.val.y) if prep.classes else None
+        self.spe = steps_per_epoch(len(self.train_x), self.tc.batch_size, world)
+        self.total_steps = self.tc.epochs * self.spe if self.model.trainable else 1
+        # progress
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.best_val: float | None = None
+        self.bad_evals = 0
+        self.last_losses: dict[str, float] = {}
+        self.last_val: dict[str, float] = {}
+        self.elapsed_before = 0.0
+        self.t0 = time.monotonic()
+        self.stop = StopRequest(self.run_dir, stdin_commands=opts.stdin_commands)
+        self.bar: Any = None
+
+    # --- phases ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        if self.model.trainable:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, betas=self.tc.betas,
+                                              weight_decay=self.tc.weight_decay)
+            self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+            if self.world > 1:
+                from torch.nn.parallel import DistributedDataParallel
+
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                self.net = DistributedDataParallel(self.model, device_ids=ids)
+        state_file = self.run_dir / STATE_FILE
+        resumed = self.prep.resuming and state_file.exists()
+        if resumed:
+            self._load_state(state_file)
+        self.stop.clear_stale_file()
+        self.stop.install()
+        try:
+            self.sink.emit(Started(
+                run_dir=str(self.run_dir), preset=self.cfg.preset, model=self.cfg.model,
+                device=str(self.device), world_size=self.world, seed=self.cfg.seed, step=self.step,
+                epoch=self.epoch, total_steps=self._step_cap(), n_train=len(self.train_x),
+                n_val=len(self.val_x), n_test=len(self.prep.split.test), resumed=resumed,
+            ))
+            log.info("%s %s on %s: %d training items %s, %d validation items, %d steps per epoch",
+                     "resuming" if resumed else "training", self.cfg.preset, self.device,
+                     len(self.train_x), tuple(self.train_x.shape[1:]), len(self.val_x), self.spe)
+            return self._fit_closed_form() if not self.model.trainable else self._train()
+        finally:
+            self.stop.uninstall()
+            if self.bar is not None:
+                self.bar.close()
+
+    def _fit_closed_form(self) -> int:
+        # PCA and other closed-form models: one "epoch", one "step".
+        self.model.fit(self.train_x.to(self.device))
+        self.step, self.epoch = 1, 1
+        self._validate()
+        self._save("last")
+        return self._finish("completed")
+
+    def _train(self) -> int:
+        if self.opts.progress_bar and self.rank == 0:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self._step_cap(), initial=self.step, unit="step", file=sys.stderr)
+        cap = self._step_cap()
+        window_t, window_step = time.monotonic(), self.step
+        while self.epoch < self.tc.epochs:
+            order = epoch_order(len(self.train_x), seed=self.cfg.seed, epoch=self.epoch,
+                                rank=self.rank, world_size=self.world)
+            chunks = batches(order, self.tc.batch_size)
+            for b in range(self.batch_in_epoch, len(chunks)):
+                if self.step >= cap:
+                    break
+                idx = torch.from_numpy(chunks[b])
+                x = self.train_x[idx].to(self.device, non_blocking=True)
+                y = None if self.train_y is None else self.train_y[idx].to(self.device, non_blocking=True)
+                lr = lr_at(self.step, lr=self.tc.lr, total_steps=self.total_steps, schedule=self.tc.lr_schedule,
+                           warmup_steps=self.tc.warmup_steps, min_lr_ratio=self.tc.min_lr_ratio)
+                self.last_losses = train_step(self.net, self.model, x, y, self.optimizer, self.scaler,
+                                              lr=lr, grad_clip=self.tc.grad_clip, amp=self.amp)
+                self.step += 1
+                self.batch_in_epoch = b + 1
+                if self.bar is not None:
+                    self.bar.update(1)
+                    self.bar.set_postfix(loss=f"{self.last_losses['loss']:.4g}", epoch=self.epoch)
+                if self.step % self.tc.log_every == 0 or self.batch_in_epoch == len(chunks):
+                    now = time.monotonic()
+                    sps = (self.step - window_step) / max(now - window_t, 1e-9)
+                    window_t, window_step = now, self.step
+                    self.sink.emit(Progress(
+                        epoch=self.epoch, step=self.step, total_steps=cap, losses=self.last_losses, lr=lr,
+                        steps_per_sec=sps, eta_s=(cap - self.step) / sps if sps > 0 else None,
+                    ))
+                reason = self._stop_reason()
+                if reason is not None:
+                    return self._stopped(reason)
+            if self.batch_in_epoch < len(chunks):  # the step cap fell inside this epoch
+                self._save("last")
+                return self._finish("max_steps")
+            # the epoch is complete
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            if self.epoch % self.tc.eval_every == 0 or self.epoch == self.tc.epochs:
+                self._validate()
+            self._save("last")
+            if self.tc.patience and self.bad_evals >= self.tc.patience:
+                return self._finish("early_stopping")
+            if self.step >= cap and self.epoch < self.tc.epochs:
+                return self._finish("max_steps")
+        return self._finish("completed")
+
+    # --- pieces --------------------------------------------------------------------------------
+    def _step_cap(self) -> int:
+        cap = self.total_steps
+        if self.opts.max_steps is not None:
+            cap = min(cap, self.opts.max_steps)
+        return cap
+
+    def _stop_reason(self) -> str | None:
+        reason = self.stop.reason()
+        if self.world == 1:
+            return reason
+        # Every rank must stop at the same step, or DDP would wait forever for the others.
+        flag = torch.tensor([0 if reason is None else 1], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return (reason or "signal") if int(flag) else None
+
+    def _validate(self) -> bool:
+        """Validation loss; saves ``best`` when it improves. Returns whether it improved."""
+        x, y = (self.val_x, self.val_y) if len(self.val_x) else (self.train_x, self.train_y)
+        self.last_val = evaluate(self.model, x, y, batch_size=max(self.tc.batch_size, 256),
+                                 device=self.device, amp=self.amp)
+        loss = self.last_val.get("loss", float("nan"))
+        improved = np.isfinite(loss) and (self.best_val is None or loss < self.best_val - self.tc.min_delta)
+        if improved:
+            self.best_val = float(loss)
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        self.sink.emit(Validation(epoch=self.epoch, step=self.step, losses=self.last_val, best=bool(improved)))
+        log.info("epoch %d step %d: validation loss %.6g%s", self.epoch, self.step, loss,
+                 " (best)" if improved else f" (no improvement for {self.bad_evals})")
+        if improved:
+            self._save("best")
+        return bool(improved)
+
+    def _stopped(self, reason: str) -> int:
+        self._save("last")
+        path = checkpoint_path(self.run_dir, "last")
+        self.sink.emit(Stopped(epoch=self.epoch, step=self.step, reason=reason, checkpoint=str(path)))
+        log.info("stopped at step %d (%s); resume with --resume", self.step, reason)
+        return 0
+
+    def _finish(self, reason: str) -> int:
+        self.sink.emit(Finished(epoch=self.epoch, step=self.step, reason=reason, best_val_loss=self.best_val,
+                                duration_s=self._elapsed()))
+        log.info("finished (%s) at step %d; best validation loss %s", reason, self.step, self.best_val)
+        return 0
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.t0
+
+    # --- files ---------------------------------------------------------------------------------
+    def _save(self, kind: str) -> None:
+        """Write the checkpoint ``kind`` (and, for ``last``, the resume state); rank 0 only."""
+        if self.rank == 0:
+            from models.checkpoint import save_checkpoint
+
+            path = save_checkpoint(
+                checkpoint_path(self.run_dir, kind), self.model,
+                preset=self.cfg.preset,
+                representation=self.prep.representation.to_dict(),
+                dataset_fingerprint=self.prep.dataset.fingerprint,
+                labels=({"field": self.prep.dataset.default_label, "names": list(self.prep.classes)}
+                        if self.prep.classes else None),
+                training=self._summary(),
+                latent_stats=self._latent_stats(),
+            )
+            if kind == "last":
+                self._save_state()
+            metrics = {f"val_{k}": v for k, v in self.last_val.items()}
+            self.sink.emit(CheckpointWritten(path=str(path), kind=kind, epoch=self.epoch, step=self.step,
+                                             metrics=metrics))
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def _summary(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epoch, "steps": self.step, "best_val_loss": self.best_val,
+            "final_train_loss": self.last_losses.get("loss"),
+            "metrics": {f"val_{k}": v for k, v in self.last_val.items()},
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "device": str(self.device), "wall_time_s": self._elapsed(),
+            "extra": {"seed": self.cfg.seed, "train": self.cfg.to_dict()["train"]},
+        }
+
+    def _latent_stats(self) -> Any:
+        from models.latent_stats import latent_statistics
+
+        n = len(self.train_x)
+        if n < 2:
+            return None
+        # An evenly spaced subset bounds the cost on large sets and stays deterministic.
+        take = np.linspace(0, n - 1, min(n, self.tc.stats_max_items)).round().astype(np.int64)
+        rng_before = torch.get_rng_state()
+        codes = encode_items(self.model, self.train_x[torch.from_numpy(take)], batch_size=1024, device=self.device)
+        torch.set_rng_state(rng_before)
+        if not np.isfinite(codes).all():
+            log.warning("latent codes are not finite; checkpoint saved without latent statistics")
+            return None
+        return latent_statistics(codes)
+
+    def _save_state(self) -> None:
+        from models.checkpoint import save_training_state, unwrap_model
+
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "best_val": self.best_val, "bad_evals": self.bad_evals,
+            "elapsed_s": self._elapsed(),
+            "last_losses": dict(self.last_losses), "last_val": dict(self.last_val),
+            # The weights travel with the state so that resuming never pairs this state with
+            # a ``last`` checkpoint from another step (a kill between the two writes).
+            "model": {k: v.detach().cpu() for k, v in unwrap_model(self.model).state_dict().items()},
+            "rng": rng_state(),
+        }
+        if self.model.trainable:
+            state["optimizer"] = self.optimizer.state_dict()
+            state["scaler"] = self.scaler.state_dict()
+        save_training_state(self.run_dir / STATE_FILE, state)
+
+    def _load_state(self, path: Path) -> None:
+        from models.checkpoint import load_training_state
+        from models.errors import CheckpointError
+
+        state = load_training_state(path, map_location=self.device)
+        if state.get("version") != STATE_VERSION:
+            raise CheckpointError(f"{path}: training state version {state.get('version')!r} is not "
+                                  f"{STATE_VERSION}; it cannot be resumed by this version")
+        self.model.load_state_dict(state["model"])
+        if self.model.trainable:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.best_val = None if state["best_val"] is None else float(state["best_val"])
+        self.bad_evals = int(state["bad_evals"])
+        self.elapsed_before = float(state["elapsed_s"])
+        self.last_losses = dict(state["last_losses"])
+        self.last_val = dict(state["last_val"])
+        set_rng_state(state["rng"])
+        log.info("resumed from step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
