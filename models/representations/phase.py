@@ -34,8 +34,8 @@ PhaseMethod = Literal["default", "original", "gla", "pghi", "pghi+gla", "librosa
 PHASE_METHODS: tuple[str, ...] = ("default", "original", "gla", "pghi", "pghi+gla", "librosa")
 
 #: The method used for decoded sounds (no known phase). Chosen from bench/bench_phase.py:
-#: PGHI followed by a few fast Griffin-Lim iterations gives the lowest spectral convergence
-#: for a fraction of the time 32 GLA iterations take (numbers in docs/representations.md).
+#: PGHI + 8 fast-GLA iterations reaches about -34 dB spectral convergence on SoundFont notes
+#: against -24 dB for 32 GLA iterations, in less time (numbers in docs/representations.md).
 DEFAULT_METHOD = "pghi+gla"
 
 
