@@ -5,7 +5,7 @@
    at 8 kHz) from its decoded class centre against a class of 50 whose MFCCs are cached (the
    centre's MFCCs and the 50 DTWs are computed). Reported as a ratio to decoding the same sounds
    with the paper-sized decoders (``natsiou_conv_ae`` and ``dc_vae`` from models/nets), or with
-   stand-in torch decoders of similar size if those cannot be built.
+   stand-in torch decoders of similar size with ``--stand-in``.
 2. The 50 x 49 MFCC-DTW matrix of a class: ``dtw_distances`` against a plain Python loop of
    ``librosa.sequence.dtw`` (target: >= 10x faster).
 
@@ -84,26 +84,22 @@ def decoders(stand_in: bool) -> tuple[str, Callable[[], object], Callable[[], ob
     """(description, decode one log-mel, decode one digit)."""
     torch.manual_seed(0)
     if not stand_in:
-        try:
-            from models.nets import build_model
+        from models.nets import build_model
 
-            nat = build_model("natsiou_conv_ae", {}).eval()
-            dc = build_model("dc_vae", {}).eval()
-            z_nat = torch.zeros(1, nat.config.dense)
-            z_dc = torch.zeros(1, dc.config.latent_dim)
+        nat = build_model("natsiou_conv_ae", {}).eval()
+        dc = build_model("dc_vae", {}).eval()
+        z_nat = torch.zeros(1, *nat.latent_shape)
+        z_dc = torch.zeros(1, *dc.latent_shape)
 
-            def dec_nat():
-                with torch.inference_mode():
-                    return nat.decode(z_nat)
+        def dec_nat():
+            with torch.inference_mode():
+                return nat.decode(z_nat)
 
-            def dec_dc():
-                with torch.inference_mode():
-                    return dc.decode(z_dc)
+        def dec_dc():
+            with torch.inference_mode():
+                return dc.decode(z_dc)
 
-            dec_nat(), dec_dc()
-            return "models/nets natsiou_conv_ae (paper baseline) + dc_vae", dec_nat, dec_dc
-        except Exception as err:  # noqa: BLE001 - any failure of a sibling part: use stand-ins
-            print(f"(models/nets decoders unavailable: {err!r}; using stand-ins)")
+        return "models/nets natsiou_conv_ae (paper baseline) + dc_vae", dec_nat, dec_dc
     conv = nn.Sequential(
         nn.Linear(64, 256 * 8 * 32), nn.Unflatten(1, (256, 8, 32)), nn.Tanh(),
         nn.ConvTranspose2d(256, 128, 4, 2, 1), nn.Tanh(),

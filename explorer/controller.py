@@ -169,8 +169,9 @@ class Controller:
     def encoding(self) -> Encoding | None:
         return self.encodings.get(self.current_key) if self.current_key else None
 
-    def encode_task(self) -> Callable[[Any], Encoding | None]:
-        lm, ds = self.current, self.dataset
+    def encode_task(self, lm: LoadedModel | None = None) -> Callable[[Any], Encoding | None]:
+        """Encode the dataset with ``lm`` (default: the current model); a hot reload passes its new one."""
+        lm, ds = lm or self.current, self.dataset
         if lm is None or ds is None:
             raise DatasetError("open a dataset and a model first")
         cache = self.cache

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +32,7 @@ from explorer.controller import KMEANS, Controller, Decoded, LoadedModel, load_m
 from explorer.map_view import MapView
 from explorer.metrics_task import metrics_task
 from explorer.notifier import Notifier
+from explorer.path_panel import PathPanel  # issue 7: morph paths
 from explorer.sound_panel import GainsPanel, SoundPanel
 from explorer.window_files import FilesMixin
 from explorer.workers import TaskRunner
@@ -69,7 +71,12 @@ class MainWindow(FilesMixin, QMainWindow):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.sound_panel, 1)
-        rl.addWidget(self.gains_panel)
+        # --- issue 7: morph paths share a tab bar with the gains ---
+        self.path_panel = PathPanel(self)
+        self.tools_tabs = QTabWidget()
+        self.tools_tabs.addTab(self.path_panel, "Morph")
+        self.tools_tabs.addTab(self.gains_panel, "Latent gains")
+        rl.addWidget(self.tools_tabs)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.map_view)
         self.splitter.addWidget(right)
@@ -84,6 +91,11 @@ class MainWindow(FilesMixin, QMainWindow):
         self._build_status(audio_message)
         self._connect()
         self._update_hint()
+        # --- trainer panel (issue 8): the "Train" dock and its menu ---
+        from explorer.trainer_panel import install_trainer_panel
+
+        self.trainer_panel = install_trainer_panel(self)
+        # --- end trainer panel ---
         self.resize(1280, 800)
         self.splitter.setSizes([780, 500])  # the map gets most of the room
 
@@ -108,6 +120,17 @@ class MainWindow(FilesMixin, QMainWindow):
         self.act_tsne = self._action("t-SNE map", lambda: self.set_projection("tsne"), "T")
         self.act_stop = self._action("Stop / cancel", self.stop_everything, "Esc")
         self.act_quit = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        # --- issue 7: morph paths ---
+        self.act_path_mode = self._action("Path mode", self.path_panel.mode_btn.toggle, "M")
+        self.act_undo = self.path_panel.tool.undo_stack.createUndoAction(self, "Undo path edit")
+        self.act_undo.setShortcut(QKeySequence("Ctrl+Z"))
+        self.act_redo = self.path_panel.tool.undo_stack.createRedoAction(self, "Redo path edit")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for a in (self.act_undo, self.act_redo):
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            self.addAction(a)
+        self.act_play_morph = self._action("Play morph", self.path_panel.play_morph, "Shift+Space")
+        self.act_export = self._action("Export audio…", self.path_panel._on_export_clicked, "Ctrl+E")
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("main")
@@ -145,6 +168,9 @@ class MainWindow(FilesMixin, QMainWindow):
         v = self.menuBar().addMenu("&Sound")
         for a in (self.act_play, self.act_play_orig, self.act_stop, self.act_pca, self.act_tsne):
             v.addAction(a)
+        pm = self.menuBar().addMenu("&Path")  # issue 7
+        for a in (self.act_path_mode, self.act_play_morph, self.act_export, self.act_undo, self.act_redo):
+            pm.addAction(a)
         self._rebuild_recent_menu()
 
     def _build_status(self, audio_message: str) -> None:
@@ -183,6 +209,8 @@ class MainWindow(FilesMixin, QMainWindow):
         n.model_changed.connect(self._sync_toolbar)
         n.encoding_changed.connect(self._sync_toolbar)
         n.embedding_changed.connect(self._on_notifier_embedding_changed)
+        n.embedding_changed.connect(self.path_panel.on_embedding_changed)  # issue 7
+        n.model_changed.connect(self.path_panel.sync)  # issue 7
         n.colours_changed.connect(lambda: self.map_view.refresh(auto_range=False))
         n.hidden_classes_changed.connect(self.map_view.redraw_visibility)
         n.selection_changed.connect(self.map_view.show_selection)
@@ -454,6 +482,7 @@ class MainWindow(FilesMixin, QMainWindow):
             self.audio.play(d.original.y, d.original.sr)
 
     def stop_everything(self) -> None:
+        self.path_panel.stop()  # issue 7: the playhead stops with the sound
         self.audio.stop()
         self.cancel_long_tasks()
 
@@ -497,7 +526,15 @@ class MainWindow(FilesMixin, QMainWindow):
     def autosave_path(self) -> Path:
         return Path(self.settings.fileName()).with_name("last_session.json")
 
+    def apply_session(self, s: dict[str, Any]) -> None:
+        """Issue 7: a session's morph paths come back with it (their codes are stored)."""
+        self.path_panel.load_paths(list(s.get("paths") or []))
+        super().apply_session(s)
+
     def closeEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt override
+        if not self.trainer_panel.confirm_close():  # trainer panel (issue 8): stop or leave runs
+            ev.ignore()
+            return
         if self.controller.dataset is not None:
             self.save_session(self.autosave_path())
         self.runner.cancel_all()

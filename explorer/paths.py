@@ -1,4 +1,10 @@
-"""Where the app finds its bundled demo: the one place these paths are spelled."""
+"""Where the app finds its bundled demo: the one place these paths are spelled.
+
+``resources/demo/`` (built by ``scripts/build_demo.py``, described in docs/demo.md) holds two
+demos, each a dataset folder beside the checkpoints trained on it. The app opens the notes demo;
+the digits demo is at 8 kHz, which the notes models cannot read, so it lives apart and is opened
+by hand (``latent-explorer resources/demo/digits/dataset resources/demo/digits/checkpoints/*``).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,13 @@ from pathlib import Path
 #: resources/ sits beside the packages in a checkout
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 DEMO_DIR = RESOURCES / "demo"
-#: the demo's dataset folder and its checkpoints (``*.safetensors``, first one selected)
-DEMO_DATASET = DEMO_DIR / "dataset"
-DEMO_CHECKPOINTS = DEMO_DIR / "checkpoints"
+#: the demo the app opens: FluidR3 GM notes (NSynth layout) and its checkpoints
+#: (``*.safetensors``, first in sorted order selected)
+DEMO_DATASET = DEMO_DIR / "notes" / "dataset"
+DEMO_CHECKPOINTS = DEMO_DIR / "notes" / "checkpoints"
+#: the second demo: espeak-ng spoken digits (FSDD layout, 8 kHz) and a waveform VAE
+DEMO_DIGITS_DATASET = DEMO_DIR / "digits" / "dataset"
+DEMO_DIGITS_CHECKPOINTS = DEMO_DIR / "digits" / "checkpoints"
 CHECKPOINT_SUFFIXES = (".safetensors",)
 SESSION_SUFFIX = ".json"
 

@@ -19,9 +19,12 @@ from models import __version__
 from models.atomic import atomic_write_json
 from models.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``MIGRATIONS[v]`` turns a version-``v`` session into version ``v + 1``
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    # 2 (issue 7): morph paths, each ``models.morph.MorphPath.to_dict()``
+    1: lambda s: {**s, "schema_version": 2, "paths": []},
+}
 
 
 def session_from_controller(c: Any) -> dict[str, Any]:
@@ -49,6 +52,7 @@ def session_from_controller(c: Any) -> dict[str, Any]:
         "selection": sel,
         "gains": {"values": list(c.gain_values), "edges": list(c.gain_edges)},
         "layout": layout,
+        "paths": [p.to_dict() for p in getattr(c, "paths", [])],
     }
 
 

@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.atomic import _fsync_dir
-from models.datasets.base import BuildCancelled, Dataset, Rejected
+from models.atomic import atomic_dir
+from models.datasets.base import BuildCancelled, Dataset, Rejected, rejection_reason
 from models.datasets.hashing import default_cache_root
 from models.errors import LatentExplorerError
 
@@ -184,8 +183,6 @@ class FeatureCache:
             found = self._open(final)  # another process may have built it while we waited
             if found is not None:
                 return found
-            if final.exists():  # unreadable leftover (e.g. from an older format): replace it
-                shutil.rmtree(final, ignore_errors=True)
             self._build(final, dataset, representation, progress, should_stop)
         found = self._open(final)
         if found is None:
@@ -236,24 +233,11 @@ class FeatureCache:
         progress: Callable[[int, int], None] | None,
         should_stop: Callable[[], bool] | None,
     ) -> None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=self.dir))
-        try:
+        # Under the lock no other builder can be writing this key: build beside it, swap in.
+        with atomic_dir(final) as tmp:
             manifest = self._compute(tmp, dataset, representation, progress, should_stop)
             manifest["key_inputs"] = self._key_inputs(dataset, representation)
             (tmp / "manifest.json").write_text(json.dumps(manifest) + "\n", encoding="utf-8")
-            for child in tmp.iterdir():
-                with open(child, "rb") as f:
-                    os.fsync(f.fileno())
-            try:
-                os.rename(tmp, final)  # fails if another builder got there first: keep theirs
-            except OSError:
-                if self._open(final) is None:
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-            _fsync_dir(self.dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def _compute(
         self,
@@ -280,7 +264,7 @@ class FeatureCache:
                     if not np.all(np.isfinite(feats)):
                         raise LatentExplorerError("features contain NaN or infinite values")
                 except LatentExplorerError as exc:  # AudioLoadError, ConfigError, ...
-                    rejected.append([str(clip.path), _reason(exc, clip.path)])
+                    rejected.append([str(clip.path), rejection_reason(exc, clip.path)])
                 else:
                     out.write(np.ascontiguousarray(feats).tobytes())
                     side_shapes, side_offsets = {}, {}
@@ -301,12 +285,6 @@ class FeatureCache:
         with open(tmp / "side.npz", "wb") as f:
             np.savez(f, **{k: np.concatenate(v) for k, v in side_parts.items()})
         return {"format": FORMAT_VERSION, "total_values": offset, "clips": records, "rejected": rejected}
-
-
-def _reason(exc: Exception, path: Path) -> str:
-    text = str(exc)
-    prefix = f"{path.name}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 def _canonical(obj: Any) -> str:

@@ -4,6 +4,9 @@
 #
 #   scripts/setup.sh            system packages (when root or sudo works) + .venv
 #   SKIP_APT=1 scripts/setup.sh only the virtual environment
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu scripts/setup.sh
+#                               take torch from that index (CPU-only wheel: PyPI's Linux wheel
+#                               pulls the CUDA libraries; .../whl/cu128 for an NVIDIA GPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +53,9 @@ install_python_packages() {
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   # torch first and pinned: an open range would pull a multi-GB CUDA build.
-  "$VENV/bin/python" -m pip install -q -c requirements/constraints.txt "torch==2.13.0" >&2
+  local torch_index=()
+  [ -n "${TORCH_INDEX_URL:-}" ] && torch_index=(--index-url "$TORCH_INDEX_URL")
+  "$VENV/bin/python" -m pip install -q -c requirements/constraints.txt "${torch_index[@]}" "torch==2.13.0" >&2
   "$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev]" >&2
   echo "$want" > "$stamp"
 }

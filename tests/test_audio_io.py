@@ -106,6 +106,8 @@ def test_bad_folder_decode_errors_reported_by_feature_cache(tmp_path: Path) -> N
     assert [r.path.name for r in fs.rejected] == ["nan.wav"]
     assert sorted(fs.names) == sorted(GOOD)
     assert all(0.4 < fs[j][0] <= 1.0 for j in range(len(fs)))
+    entries = sorted(p.name for p in (tmp_path / "cache" / "features").iterdir() if not p.name.endswith(".lock"))
+    assert entries == [fs.key]  # one complete entry, nothing half-written beside it
 
 
 def test_load_audio_errors(tmp_path: Path) -> None:
@@ -135,7 +137,8 @@ def test_save_wav_round_trip(tmp_path: Path, subtype: str, tol: float) -> None:
     y = _tone(22050, 0.2, 1000.0)
     save_wav(tmp_path / "x.wav", y, sr=22050, subtype=subtype)
     back = load_audio(tmp_path / "x.wav", sr=None)
-    assert audio_info(tmp_path / "x.wav").sample_rate == 22050
+    info = audio_info(tmp_path / "x.wav")
+    assert (info.sample_rate, info.subtype) == (22050, {"pcm16": "PCM_16", "pcm24": "PCM_24", "float32": "FLOAT"}[subtype])
     assert np.max(np.abs(back - y)) <= tol
     assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # no temporary left behind
 
@@ -146,3 +149,49 @@ def test_save_wav_refuses_nan_and_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         save_wav(tmp_path / "x.wav", y, sr=8000)
     assert list(tmp_path.iterdir()) == []
+
+
+# (extension, soundfile format, subtype, peak tolerance): lossy codecs move the level a little.
+FORMATS = [
+    ("wav", "WAV", "PCM_24", 1e-3),
+    ("flac", "FLAC", "PCM_16", 1e-3),
+    ("ogg", "OGG", "VORBIS", 0.03),
+    ("aiff", "AIFF", "PCM_16", 1e-3),
+    ("mp3", "MP3", "MPEG_LAYER_III", 0.03),
+]
+
+
+@pytest.mark.parametrize("ext,fmt,subtype,tol", FORMATS, ids=[f[0] for f in FORMATS])
+def test_each_format_loads_as_mono_at_the_asked_rate(tmp_path: Path, ext: str, fmt: str, subtype: str,
+                                                      tol: float) -> None:
+    if fmt not in sf.available_formats():  # MP3 needs libsndfile >= 1.1 (the wheels bundle 1.2)
+        pytest.skip(f"this libsndfile cannot write {fmt}")
+    left = _tone(22050, 0.5, 440.0)
+    path = tmp_path / f"tone.{ext}"
+    sf.write(path, np.stack([left, 0.5 * left], axis=1), 22050, format=fmt, subtype=subtype)
+    info = audio_info(path)
+    assert (info.sample_rate, info.channels, info.format) == (22050, 2, fmt)
+    y = load_audio(path, sr=16000)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) - 8000) <= 2  # 0.5 s at 16 kHz
+    mid = y[1000:7000]
+    spectrum = np.abs(np.fft.rfft(mid * np.hanning(len(mid)), n=1 << 16))
+    assert np.argmax(spectrum) * 16000 / (1 << 16) == pytest.approx(440.0, rel=0.01)
+    assert np.max(np.abs(mid)) == pytest.approx(0.375, abs=tol)  # (0.5 + 0.25) / 2: channels averaged
+    native = load_audio(path, sr=None, max_duration=0.25)  # the file's own rate, capped
+    assert abs(len(native) - 22050 // 4) <= 2
+
+
+def test_save_wav_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = save_wav(tmp_path / "x.wav", _tone(8000, 0.1), sr=8000)
+    before = target.read_bytes()
+
+    def failing_write(f, *args, **kwargs) -> None:
+        f.write(b"RIFF half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sf, "write", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_wav(target, _tone(8000, 0.2, 880.0), sr=8000)
+    assert target.read_bytes() == before  # the old file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # and no temporary left behind

@@ -27,7 +27,7 @@ from models.checkpoint import (
     save_training_state,
 )
 from models.checkpoint_format import METADATA_KEY, SCHEMA_VERSION, STATS_PREFIX, migrate
-from models.errors import CheckpointError, ConfigError
+from models.errors import CheckpointError
 from models.latent_stats import latent_statistics
 from models.nets.base import LatentCode, LatentModel
 from models.nets.registry import PRESETS, build_model, register_model
@@ -470,28 +470,3 @@ def test_every_preset_round_trips_bit_identically(tmp_path, name):
         z2 = ck.model.latent(x)
         y2 = ck.model.decode(z2)
     assert torch.equal(z, z2) and torch.equal(y, y2)
-
-
-def test_latent_statistics_rejects_bad_codes():
-    with pytest.raises(ConfigError, match="at least 2"):
-        latent_statistics(np.zeros((1, 4)))
-    with pytest.raises(ConfigError, match="NaN"):
-        latent_statistics(np.array([[0.0, np.nan], [1.0, 2.0]]))
-
-
-def test_latent_statistics_values_on_a_hand_made_case():
-    t = np.array([-1.0, 0.0, 1.0, 2.0])
-    codes = np.stack([t, 2 * t], axis=1)  # four points on the line y = 2x
-    stats = latent_statistics(codes)
-    np.testing.assert_allclose(stats.mean, [0.5, 1.0])
-    np.testing.assert_allclose(stats.std, codes.std(axis=0), rtol=1e-6)
-    np.testing.assert_allclose(np.abs(stats.components[0]), np.array([1, 2]) / np.sqrt(5), rtol=1e-6)
-    np.testing.assert_allclose(stats.explained_variance_ratio, [1.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(stats.explained_variance[0], 5 * t.var(ddof=1), rtol=1e-6)
-    coords = stats.transform(codes, n_components=1)
-    np.testing.assert_allclose(stats.inverse_transform(coords), codes, atol=1e-5)
-    # 3-D codes keep their shape through the round trip
-    cube = np.random.default_rng(0).normal(size=(10, 2, 3))
-    full = latent_statistics(cube)
-    assert full.latent_shape == (2, 3) and full.components.shape == (6, 6)
-    np.testing.assert_allclose(full.inverse_transform(full.transform(cube, n_components=6)), cube, atol=1e-5)

@@ -135,6 +135,11 @@ def test_nsynth_reader_fields_filters_and_rejects(tmp_path: Path) -> None:
     assert len(open_dataset(root, instrument_family_str=["brass", "flute"], velocity=lambda v: v > 60)) == 2
     with pytest.raises(DatasetError, match="cannot filter"):
         open_dataset(root, timbre="warm")
+    # list fields match a value they hold: every written entry has qualities_str == ["dark"]
+    assert len(open_dataset(root, qualities_str="dark")) == 3
+    assert len(open_dataset(root, qualities_str=["bright", "dark"], pitch=62)) == 1
+    assert len(open_dataset(root, qualities_str="bright")) == 0
+    assert len(open_dataset(root, instrument_source_str="synthetic", instrument_family=2)) == 1
 
 
 # -- Hydrogen -------------------------------------------------------------------------------

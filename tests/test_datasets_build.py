@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -107,6 +108,10 @@ def test_notes_builder_writes_real_nsynth_layout(tmp_path: Path) -> None:
 def test_notes_builder_errors_and_cancel(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fluid-soundfont-gm"):
         build_notes(tmp_path / "a", soundfont=tmp_path / "none.sf2")
+    (tmp_path / "junk.sf2").write_text("not a SoundFont")
+    with pytest.raises(ConfigError, match="could not load"):
+        build_notes(tmp_path / "a", soundfont=tmp_path / "junk.sf2", programs=[0], pitches=[60])
+    (tmp_path / "junk.sf2").unlink()
     with pytest.raises(ConfigError, match="sound effect"):
         build_notes(tmp_path / "a", programs=[122])
     with pytest.raises(ConfigError, match="pitch"):
@@ -174,8 +179,11 @@ def _main(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 @needs_fluidsynth
 def test_cli_build_notes_and_info(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "n"
+    sf2 = tmp_path / "elsewhere" / "my font.sf2"  # any .sf2 path, not only Debian's default
+    sf2.parent.mkdir()
+    sf2.symlink_to(DEFAULT_SOUNDFONT)
     code, stdout, stderr = _main(capsys, "dataset", "build", "notes", "--out", str(out), "--programs", "0", "73",
-                                 "--pitches", "48-72:12", "--velocities", "100")
+                                 "--pitches", "48-72:12", "--velocities", "100", "--soundfont", str(sf2))
     assert code == 0, stderr
     assert stdout.strip() == f"wrote 6 clips to {out}"
     assert "clip/s" not in stderr  # no progress bar off a terminal
@@ -212,6 +220,9 @@ def test_cli_info_lists_rejected_with_reasons(tmp_path: Path, capsys: pytest.Cap
     code, stdout, _ = _main(capsys, "dataset", "info", str(folder), "--json")
     summary = json.loads(stdout)
     assert code == 0 and summary["kind"] == "folder" and summary["clips"] == 2
+    assert summary["total_duration_s"] == 0.2  # a.wav 1600 / 16 kHz + nan.wav 800 / 8 kHz
+    assert summary["sample_rates"] == {"16000": 1, "8000": 1}
+    assert summary["counts"] == {"label": {"good": 2}}
     assert {Path(r["path"]).name: r["reason"].split(" (")[0] for r in summary["rejected"]} == {
         "text.wav": "not a readable audio file", "empty.wav": "empty file"}
     code, stdout, _ = _main(capsys, "dataset", "info", str(folder), "--check")
@@ -227,3 +238,25 @@ def test_cli_build_errors_are_clean(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert stderr.startswith("latent-trainer: error: SoundFont") and "Traceback" not in stderr
     with pytest.raises(SystemExit):
         _main(capsys, "dataset", "build", "notes", "--out", str(tmp_path / "x"), "--pitches", "6o")
+
+
+class _Terminal(io.StringIO):
+    """stderr as an interactive terminal would present it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in range(3):
+        save_wav(tmp_path / "s" / f"{k}.wav", 0.1 * np.ones(800, np.float32), sr=8000)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code, stdout, _ = _main(capsys, "dataset", "info", str(tmp_path / "s"), "--check")
+    assert code == 0 and "3 clips" in stdout
+    bar = terminal.getvalue()
+    assert "check" in bar and "3/3" in bar  # tqdm drew the bar up to the last clip
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe: no bar
+    code, _, _ = _main(capsys, "dataset", "info", str(tmp_path / "s"), "--check")
+    assert code == 0 and sys.stderr.getvalue() == ""

@@ -178,3 +178,38 @@ def test_two_processes_build_one_consistent_entry(tmp_path: Path) -> None:
     assert entries == [results[0]["key"]]
     leftovers = [p.name for p in (tmp_path / "fc" / "features").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_real_representation_through_the_cache(tmp_path: Path) -> None:
+    from models.representations import StftFrames
+
+    data = _folder(tmp_path / "data")
+    rep = StftFrames(sample_rate=8000, n_fft=256, hop_length=64)
+    ds = open_dataset(data)
+    fs = FeatureCache(tmp_path / "fc").features(ds, rep)
+    assert fs.manifest["key_inputs"]["representation"] == rep.to_dict()
+    for j in range(len(fs)):
+        y = ds.load(int(fs.indices[j]), sr=8000)
+        fresh = rep.analyze(y)
+        np.testing.assert_array_equal(fs[j], fresh.features)
+        side = fs.side(j)
+        assert set(side) == {"frame_max", "phase"}
+        # the cached side information is enough to give the clip back (original phase)
+        out = rep.synthesize(fs[j], side=side, n_samples=fs.n_samples[j])
+        snr = 10 * np.log10(np.sum(y**2) / np.sum((y - out) ** 2))
+        assert snr > 30
+    other = FeatureCache(tmp_path / "fc").features(ds, rep.replace(hop_length=128))
+    assert other.key != fs.key and other[0].shape == (800 // 128 + 1, 129)
+
+
+def test_damaged_entry_is_rebuilt_in_place(tmp_path: Path) -> None:
+    ds = open_dataset(_folder(tmp_path / "data"))
+    cache = FeatureCache(tmp_path / "fc")
+    first = cache.features(ds, FakeFrames())
+    (first.path / "features.f32").write_bytes(b"\0" * 12)  # e.g. a disk that filled up
+    assert cache.lookup(ds, FakeFrames()) is None
+    rep = FakeFrames()
+    again = cache.features(ds, rep)
+    assert rep.calls == 3 and again.key == first.key and again.path == first.path
+    np.testing.assert_allclose(again[0].max(axis=1), 1.0, atol=1e-6)
+    assert sorted(p.name for p in (tmp_path / "fc" / "features").iterdir() if not p.name.endswith(".lock")) == [first.key]

@@ -128,8 +128,18 @@ def test_mfcc_settings_and_distance_on_audio():
     M = mfcc(y, sr=sr)
     assert M.shape == (13, 65)
     assert mfcc(y, sr=sr, config=MFCCConfig(drop_c0=True)).shape == (12, 65)
-    np.testing.assert_allclose(mfcc(np.stack([y, y]), sr=sr)[1], M)
+    np.testing.assert_allclose(M, librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, n_fft=256, hop_length=64, n_mels=40))
     assert mfcc_dtw_distance(y, y, sr=sr) == 0.0
     other = np.sin(2 * np.pi * 1200 * t) * np.hanning(4096)
     near = np.sin(2 * np.pi * 310 * t) * np.hanning(4096)
     assert 0 < mfcc_dtw_distance(y, near, sr=sr) < mfcc_dtw_distance(y, other, sr=sr)
+    # a batch gives each item's own MFCCs: a loud neighbour does not move the 80 dB floor
+    both = mfcc(np.stack([y, 100 * other]), sr=sr)
+    np.testing.assert_allclose(both[0], M, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(both[1], mfcc(100 * other, sr=sr), rtol=1e-10, atol=1e-10)
+    # batches are compared item by item
+    batch = mfcc_dtw_distance(np.stack([y, y, y]), np.stack([y, near, other]), sr=sr)
+    assert batch.shape == (3,) and batch[0] == 0.0
+    assert batch[1] == mfcc_dtw_distance(y, near, sr=sr) and batch[2] == mfcc_dtw_distance(y, other, sr=sr)
+    with pytest.raises(ConfigError, match="batch shape"):
+        mfcc_dtw_distance(np.stack([y, y]), y, sr=sr)

@@ -146,6 +146,8 @@ def test_batch_equals_items_and_freqs_are_checked():
     assert 0 < np.mean(h.f1) < 1
     with pytest.raises(ConfigError, match="freqs"):
         harmonic_prf(x, y, freqs=freqs[:-1])
+    with pytest.raises(ConfigError, match="increase"):
+        harmonic_prf(x, y, freqs=freqs[::-1])
 
 
 def test_mel_band_frequencies_are_filter_centres():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -252,3 +253,19 @@ def test_small_variants_are_smaller_and_configurable():
     enc, dec = m.dilation_blocks
     assert enc.dilations == dec.dilations == list(zip(dilation_schedule(7, 3), dilation_schedule(7, 2)))
     assert enc.sub1[0].conv.in_channels == 3
+
+
+@pytest.mark.parametrize("name", ["lionello-dcvae-digits", "lionello-ccvae-drums"])
+def test_preset_representation_gives_the_model_input(name):
+    from models.representations import representation_from_dict
+
+    p = get_preset(name)
+    full = representation_from_dict(p.representation)
+    assert full.feature_shape(3 * full.sample_rate) == tuple(p.model_config["input_shape"])
+    rep = representation_from_dict({**p.representation, **p.tiny_representation})
+    t = np.arange(rep.sample_rate // 2) / rep.sample_rate
+    feats = rep.analyze((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)).features
+    model = tiny(name).eval()
+    assert feats.shape == model.input_shape
+    with torch.no_grad():
+        assert model(torch.from_numpy(feats)[None]).recon.shape == (1, *feats.shape)

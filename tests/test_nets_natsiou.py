@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -247,3 +248,19 @@ def test_bad_options_raise():
     for bad in ({"kernel_size": 3}, {"dense": -1}, {"dropout": 1.0}, {"pooling": "median"}, {"output": "relu"}):
         with pytest.raises(ConfigError):
             config_from_dict(NatsiouConfig, bad)
+
+
+@pytest.mark.parametrize("name", ["natsiou-best", "natsiou-baseline"])
+def test_preset_representation_gives_the_model_input(name):
+    from models.representations import representation_from_dict
+
+    p = get_preset(name)
+    full = representation_from_dict(p.representation)
+    assert full.feature_shape(4 * 16000) == tuple(p.model_config["input_shape"])  # a 4 s NSynth note
+    rep = representation_from_dict({**p.representation, **p.tiny_representation})
+    t = np.arange(rep.sample_rate) / rep.sample_rate
+    feats = rep.analyze((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)).features
+    model = tiny(name).eval()
+    assert feats.shape == model.input_shape
+    with torch.no_grad():
+        assert model(torch.from_numpy(feats)[None]).recon.shape == (1, *feats.shape)

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "trainer.evaluate_cmd",
     "trainer.compare_cmd",
     "trainer.export_cmd",
+    "trainer.render_cmd",
 )
 
 

@@ -85,6 +85,8 @@ class RunConfig:
     data: str = ""
     tiny: bool = False
     overrides: tuple[str, ...] = ()
+    #: the checkpoint whose weights started this run (fine-tuning), or ""
+    init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = config_to_dict(self)

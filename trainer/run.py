@@ -152,6 +152,8 @@ class _Run:
         resumed = self.prep.resuming and state_file.exists()
         if resumed:
             self._load_state(state_file)
+        elif self.cfg.init_from:
+            self._load_init_weights(self.cfg.init_from)
         self.stop.clear_stale_file()
         self.stop.install()
         try:
@@ -349,6 +351,19 @@ class _Run:
             state["optimizer"] = self.optimizer.state_dict()
             state["scaler"] = self.scaler.state_dict()
         save_training_state(self.run_dir / STATE_FILE, state)
+
+    def _load_init_weights(self, path: str) -> None:
+        """Fine-tuning: the weights of ``--init-from`` (same model, shapes checked)."""
+        from models.checkpoint import load_checkpoint
+        from models.errors import CheckpointError
+
+        weights = load_checkpoint(path, device="cpu").model.state_dict()
+        try:
+            self.model.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path} does not fit this run's model (different data shape?): "
+                                  f"{str(exc).splitlines()[0]}") from None
+        log.info("starting from the weights of %s", path)
 
     def _load_state(self, path: Path) -> None:
         from models.checkpoint import load_training_state

@@ -57,6 +57,8 @@ class TrainOptions:
     stdin_commands: bool = False
     cache_dir: str | None = None
     progress_bar: bool = False
+    #: fine-tune: a checkpoint whose weights start a new run (``--init-from``)
+    init_from: str | None = None
 
 
 @dataclass
@@ -103,6 +105,8 @@ def load_or_resolve_config(opts: TrainOptions) -> tuple[RunConfig, bool]:
         return _apply_resume_overrides(saved, opts), True
     if opts.resume:
         log.warning("%s holds no run yet; starting a new one", opts.run_dir)
+    if opts.init_from:
+        return _config_from_checkpoint(opts), False
     if not opts.preset:
         raise ConfigError("--preset is required to start a run")
     if not opts.data:
@@ -110,6 +114,31 @@ def load_or_resolve_config(opts: TrainOptions) -> tuple[RunConfig, bool]:
     cfg = resolve_config(opts.preset, list(opts.overrides), seed=opts.seed or 0,
                          data=str(Path(opts.data).resolve()), tiny=opts.tiny, epochs=opts.epochs)
     return cfg, False
+
+
+def _config_from_checkpoint(opts: TrainOptions) -> RunConfig:
+    # Fine-tuning keeps the checkpoint's model config and representation (whatever --tiny or
+    # --set made them), so its weights load; only training keys may be set.
+    from models.checkpoint import read_checkpoint_info
+
+    info = read_checkpoint_info(opts.init_from)
+    preset = opts.preset or info.preset
+    if not preset:
+        raise ConfigError(f"{opts.init_from} names no preset; pass --preset")
+    if not opts.data:
+        raise ConfigError("--data is required to start a run")
+    for text in opts.overrides:
+        if not parse_override(text)[0].startswith("train."):
+            raise ConfigError(f"--set {text}: with --init-from only train.* keys may change "
+                              "(the model and representation come from the checkpoint)")
+    cfg = resolve_config(preset, list(opts.overrides), seed=opts.seed or 0,
+                         data=str(Path(opts.data).resolve()), epochs=opts.epochs)
+    if cfg.model != info.model_name:
+        raise ConfigError(f"{opts.init_from} holds a {info.model_name} model, preset {preset!r} "
+                          f"trains {cfg.model}")
+    return dataclasses.replace(cfg, model_config=dict(info.model_config),
+                               representation=dict(info.representation),
+                               init_from=str(Path(opts.init_from).resolve()))
 
 
 def _apply_resume_overrides(saved: RunConfig, opts: TrainOptions) -> RunConfig:
@@ -182,7 +211,8 @@ def prepare(opts: TrainOptions, *, rank: int = 0) -> Prepared:
     shape = input_shape_for(feats, split.train, mode=mode, seq_len=seq_len)
     model_config = {**cfg.model_config, "input_shape": list(shape)}
     fields = {f.name for f in dataclasses.fields(model_cls.config_class)}
-    if "n_classes" in fields and classes:
+    if "n_classes" in fields and classes and model_config.get("n_classes"):
+        # the classifier is sized from the data; n_classes=0 (no classifier) is kept
         model_config["n_classes"] = len(classes)
     cfg = dataclasses.replace(cfg, model_config=model_config)
 

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from trainer.setup import TrainOptions
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a model.*, train.* or rep.* key (repeatable), e.g. model.latent_dim=8")
     p.add_argument("--tiny", action="store_true", help="the preset's tiny size (tests, smoke runs)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="fine-tune: start a new run from this checkpoint's weights (its model and "
+                   "representation are kept; --preset defaults to the checkpoint's)")
     p.add_argument("--events", action="store_true", help="JSON-lines events on stdout")
     p.add_argument("--stdin-commands", action="store_true", help="read commands ('stop') from stdin")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from trainer.run import run_training
+    from trainer.setup import TrainOptions
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, events=args.events, device=args.device, seed=args.seed,
         max_steps=args.max_steps, epochs=args.epochs, tiny=args.tiny,
         stdin_commands=args.stdin_commands, cache_dir=args.cache_dir,
-        progress_bar=sys.stdout.isatty() and not args.events,
+        progress_bar=sys.stdout.isatty() and not args.events, init_from=args.init_from,
     )
     return run_training(opts)

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from models.datasets.base import DEFAULT_MAX_DURATION, BuildCancelled, Clip, Dataset, Rejected
+from models.datasets.base import DEFAULT_MAX_DURATION, BuildCancelled, BuildReport, Clip, Dataset, Rejected
 from models.datasets.build_digits import build_digits
-from models.datasets.build_notes import BuildReport, build_notes
+from models.datasets.build_notes import build_notes
 from models.datasets.folder import read_folder
 from models.datasets.fsdd import looks_like_fsdd, parse_fsdd_name, read_fsdd
 from models.datasets.hydrogen import classify_instrument, kit_folders, read_hydrogen

@@ -29,7 +29,7 @@ import numpy as np
 
 from models.audio import MIN_SAMPLES, AudioInfo, audio_info, load_audio
 from models.datasets.hashing import FileHasher
-from models.errors import AudioLoadError, DatasetError, LatentExplorerError
+from models.errors import AudioLoadError, ConfigError, DatasetError, LatentExplorerError
 
 #: Clips are read at most this long, in seconds, unless the caller says otherwise: a stray
 #: 10-minute recording in a folder of one-shots should cost 30 s of audio, not 10 minutes.
@@ -38,6 +38,28 @@ DEFAULT_MAX_DURATION = 30.0
 
 class BuildCancelled(LatentExplorerError):
     """A build (dataset or feature cache) was stopped by its ``should_stop`` callback."""
+
+
+@dataclass
+class BuildReport:
+    """What a dataset builder wrote and what it left out (name, reason)."""
+
+    out: Path
+    written: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse to build into a file, or into a non-empty folder unless ``overwrite``.
+
+    Raises
+    ------
+    ConfigError
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} exists and is not empty; choose another folder or overwrite it")
 
 
 @dataclass(frozen=True)
@@ -134,7 +156,7 @@ class Dataset:
             try:
                 self.load(i, sr=sr)
             except AudioLoadError as exc:
-                failed.append(Rejected(clip.path, _reason(exc, clip.path)))
+                failed.append(Rejected(clip.path, rejection_reason(exc, clip.path)))
             else:
                 kept.append(clip)
             if progress is not None:
@@ -207,7 +229,7 @@ def check_header(path: Path) -> tuple[AudioInfo | None, str | None]:
     try:
         info = audio_info(path)
     except AudioLoadError as exc:
-        return None, _reason(exc, path)
+        return None, rejection_reason(exc, path)
     if info.frames < MIN_SAMPLES:
         return None, f"too short ({info.frames} sample{'s' if info.frames != 1 else ''}, at least {MIN_SAMPLES} needed)"
     if info.sample_rate <= 0:
@@ -215,8 +237,8 @@ def check_header(path: Path) -> tuple[AudioInfo | None, str | None]:
     return info, None
 
 
-def _reason(exc: Exception, path: Path) -> str:
-    # AudioLoadError messages start with the file name; the Rejected entry already has it.
+def rejection_reason(exc: Exception, path: Path) -> str:
+    """The message of ``exc`` without the leading ``"<file name>: "`` (a Rejected entry has it)."""
     text = str(exc)
     prefix = f"{path.name}: "
     return text[len(prefix):] if text.startswith(prefix) else text
@@ -241,7 +263,8 @@ def apply_filters(clips: Sequence[Clip], filters: dict[str, Any], *, kind: str) 
     """Keep the clips whose fields match every filter.
 
     A filter value matches a field value when it is equal to it; a list, tuple, set or
-    ``range`` matches any of its members; a callable matches when it returns true. Fields are
+    ``range`` matches any of its members; a callable matches when it returns true. A field
+    holding a list (NSynth's ``qualities_str``) matches a value it contains. Fields are
     looked up in ``labels`` first, then ``meta``. Numbers given as strings (from a command
     line) compare with numbers.
     """
@@ -276,6 +299,9 @@ def _predicate(value: Any) -> Callable[[Any], bool]:
 def _equal(actual: Any, wanted: Any) -> bool:
     if actual == wanted:
         return True
+    if isinstance(actual, (list, tuple)):
+        # A list field (NSynth's qualities_str) matches any value it holds.
+        return any(_equal(a, wanted) for a in actual)
     if isinstance(actual, (int, float)) and not isinstance(actual, bool) and isinstance(wanted, str):
         try:
             return float(wanted) == float(actual)

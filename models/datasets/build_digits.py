@@ -26,8 +26,7 @@ import soundfile as sf
 
 from models.atomic import atomic_dir
 from models.audio import save_wav
-from models.datasets.base import BuildCancelled
-from models.datasets.build_notes import BuildReport, _check_out
+from models.datasets.base import BuildCancelled, BuildReport, check_output_folder
 from models.datasets.fsdd import FSDD_SAMPLE_RATE
 from models.errors import ConfigError, DatasetError
 
@@ -115,7 +114,7 @@ def build_digits(
     if not speakers:
         raise ConfigError("voices, variants, speeds and pitches must each have at least one value")
     out = Path(out)
-    _check_out(out, overwrite)
+    check_output_folder(out, overwrite)
 
     import librosa  # lazily: its import costs about a second
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from models.atomic import atomic_dir, atomic_write_json
 from models.audio import save_wav
-from models.datasets.base import BuildCancelled
+from models.datasets.base import BuildCancelled, BuildReport, check_output_folder
 from models.datasets.gm import family_code, gm_family, source_code
 from models.datasets.nsynth import NSYNTH_SAMPLE_RATE, QUALITIES
 from models.errors import ConfigError, DatasetError
@@ -35,15 +34,6 @@ DEFAULT_PITCHES = (48, 60, 72)
 DEFAULT_VELOCITIES = (100,)
 #: Peak below which a render counts as silent (about -80 dBFS).
 SILENCE_PEAK = 1e-4
-
-
-@dataclass
-class BuildReport:
-    """What a builder wrote and what it left out (name, reason)."""
-
-    out: Path
-    written: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def render_note(
@@ -120,7 +110,7 @@ def build_notes(
             "(apt install fluid-soundfont-gm) or pass --soundfont PATH to any .sf2 file"
         )
     out = Path(out)
-    _check_out(out, overwrite)
+    check_output_folder(out, overwrite)
 
     import fluidsynth  # imported here: the readers must work on machines without libfluidsynth
 
@@ -184,10 +174,3 @@ def _check_range(name: str, values: Sequence[int], lo: int, hi: int) -> None:
     bad = [v for v in values if not isinstance(v, (int, np.integer)) or not lo <= v <= hi]
     if bad:
         raise ConfigError(f"{name} values must be integers in {lo}-{hi}, got {bad}")
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty; choose another folder or overwrite it")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
 from models.atomic import atomic_write_json
 
 _CHUNK = 1 << 20
+_log = logging.getLogger(__name__)
 
 
 def default_cache_root() -> Path:
@@ -73,6 +75,8 @@ class FileHasher:
             atomic_write_json(
                 self.cache_path, {"root": str(self.root), "files": self._entries}, indent=None
             )
-        except OSError:
-            return  # a read-only cache folder only costs speed
+        except OSError as exc:
+            # A read-only cache folder only costs speed: the next open hashes the files again.
+            _log.warning("could not save file hashes to %s: %s", self.cache_path, exc)
+            return
         self._dirty = False

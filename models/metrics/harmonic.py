@@ -309,8 +309,8 @@ def harmonic_prf(
         Original and reconstruction (librosa layout; transpose ``stft_frames`` features). Leading
         axes are a batch.
     freqs : array-like [shape=(n_freq,)]
-        Frequency of each row in Hz (``librosa.fft_frequencies`` for an STFT,
-        ``mel_band_frequencies`` for a mel spectrogram).
+        Frequency of each row in Hz, strictly increasing (``librosa.fft_frequencies`` for an
+        STFT, ``mel_band_frequencies`` for a mel spectrogram).
     kind : {"amplitude", "power", "db"}
         What the values are, to measure levels in dB: ``20 log10`` of amplitudes, ``10 log10`` of
         powers, or already log-scaled values times ``db_per_unit``.
@@ -342,6 +342,9 @@ def harmonic_prf(
     f = as_float_array(freqs, name="freqs").ravel()
     if f.size != a.shape[1]:
         raise ConfigError(f"freqs has {f.size} values for {a.shape[1]} frequency rows")
+    if np.any(np.diff(f) <= 0):
+        # The compiled matcher walks peaks in bin order as if in frequency order.
+        raise ConfigError("freqs must increase strictly from row to row (low frequencies first)")
     da = _to_db(a, kind, db_per_unit, amin)
     db = _to_db(b, kind, db_per_unit, amin)
     out = np.array(

@@ -77,31 +77,43 @@ def mfcc(y, *, sr: float, config: MFCCConfig | None = None) -> np.ndarray:
     if a.ndim == 0 or a.shape[-1] == 0:
         raise ConfigError(f"y must hold samples, got shape {a.shape}")
     n_fft, hop = cfg.stft_params(sr)
-    M = librosa.feature.mfcc(
-        y=a,
-        sr=sr,
-        n_mfcc=cfg.n_mfcc,
-        n_fft=n_fft,
-        hop_length=hop,
-        n_mels=cfg.n_mels,
-        fmin=cfg.fmin,
-        fmax=cfg.fmax,
+    S = librosa.feature.melspectrogram(
+        y=a, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
     )
+    # What librosa.feature.mfcc(y=...) does, except that power_to_db's 80 dB floor is set per
+    # sound: on a batch librosa takes the maximum over the whole batch, so one loud item would
+    # change the MFCCs of the others.
+    flat = S.reshape(-1, *S.shape[-2:])
+    db = np.stack([librosa.power_to_db(s) for s in flat]).reshape(S.shape)
+    M = librosa.feature.mfcc(S=db, n_mfcc=cfg.n_mfcc)
     return M[..., 1:, :] if cfg.drop_c0 else M
 
 
 def mfcc_dtw_distance(
     x, y, *, sr: float, config: MFCCConfig | None = None, normalize: bool = False
-) -> float:
-    """DTW distance between the MFCC sequences of two sounds.
+) -> float | np.ndarray:
+    """DTW distance between the MFCC sequences of two sounds, or of two batches item by item.
 
     Parameters
     ----------
-    x, y : array-like [shape=(n_samples,)]
-        Waveforms at ``sr`` (lengths may differ).
+    x, y : array-like [shape=(..., n_samples)]
+        Waveforms at ``sr``. The lengths of ``x`` and ``y`` may differ; leading (batch) axes must
+        agree, and item ``i`` of ``x`` is compared with item ``i`` of ``y`` (an original with its
+        reconstruction). For all pairs of a set, use ``mfcc`` then ``dtw_distances``.
+
+    Returns
+    -------
+    float or np.ndarray [shape=batch_shape]
     """
-    mx, my = mfcc(x, sr=sr, config=config), mfcc(y, sr=sr, config=config)
-    return dtw_distance(mx, my, normalize=normalize)
+    a, b = as_float_array(x, name="x"), as_float_array(y, name="y")
+    if a.shape[:-1] != b.shape[:-1]:
+        raise ConfigError(f"x and y need the same batch shape, got {a.shape[:-1]} and {b.shape[:-1]}")
+    mx, my = mfcc(a, sr=sr, config=config), mfcc(b, sr=sr, config=config)
+    if a.ndim <= 1:
+        return dtw_distance(mx, my, normalize=normalize)
+    batch = a.shape[:-1]
+    pairs = zip(mx.reshape(-1, *mx.shape[-2:]), my.reshape(-1, *my.shape[-2:]))
+    return np.array([dtw_distance(p, q, normalize=normalize) for p, q in pairs]).reshape(batch)
 
 
 def _deviation(d_centre, d_others: np.ndarray, ddof: int) -> np.ndarray:

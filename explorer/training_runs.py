@@ -1,0 +1,225 @@
+"""Training runs as the app sees them: what to start, and what the events said. No Qt here.
+
+A :class:`TrainSpec` is what the trainer panel's form produces; :func:`train_args` turns it into
+the ``latent-trainer train`` arguments. A :class:`RunRecord` folds the run's events (from the
+child's stdout or a watched ``events.jsonl``) into the status, progress, curves and best
+metrics the panel shows, so all of that is testable without a window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.events import (
+    CheckpointWritten,
+    Error,
+    Event,
+    Evaluation,
+    Finished,
+    Progress,
+    Started,
+    Stopped,
+    Validation,
+)
+
+#: statuses a run goes through; the last four are final
+STATUSES = ("starting", "running", "stopping", "finished", "stopped", "failed", "ended")
+FINAL = ("finished", "stopped", "failed", "ended")
+#: lines of the trainer's log kept for the panel (and quoted when it crashes)
+LOG_LINES = 400
+CRASH_TAIL = 12
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSpec:
+    """A run to start: a preset (or a checkpoint to fine-tune), a dataset, and options.
+
+    ``overrides`` are ``--set key=value`` strings (``train.lr=0.0005``); ``None`` leaves the
+    trainer's default.
+    """
+
+    run_dir: str
+    data: str
+    preset: str = ""
+    init_from: str = ""
+    overrides: tuple[str, ...] = ()
+    device: str = "auto"
+    tiny: bool = False
+    max_steps: int | None = None
+    seed: int | None = None
+    threads: int | None = None
+    cache_dir: str | None = None
+
+
+def train_args(spec: TrainSpec, *, resume: bool = False) -> list[str]:
+    """``latent-trainer`` arguments (after the program) for ``spec``, events on stdout.
+
+    ``resume`` continues ``spec.run_dir`` (``--resume``): the preset, model and data come from
+    its ``config.json``; only the options that are not saved there are repeated.
+    """
+    args = ["train", "--run-dir", spec.run_dir, "--events", "--stdin-commands", "--device", spec.device]
+    if resume:
+        args.append("--resume")
+    else:
+        args += ["--data", spec.data]
+        if spec.preset:
+            args += ["--preset", spec.preset]
+        if spec.init_from:
+            args += ["--init-from", spec.init_from]
+        if spec.tiny and not spec.init_from:
+            args.append("--tiny")
+        if spec.seed is not None:
+            args += ["--seed", str(spec.seed)]
+        for o in spec.overrides:
+            args += ["--set", o]
+    if spec.max_steps is not None:
+        args += ["--max-steps", str(spec.max_steps)]
+    if spec.threads:
+        args += ["--threads", str(spec.threads)]
+    if spec.cache_dir:
+        args += ["--cache-dir", spec.cache_dir]
+    return args
+
+
+def default_run_dir(root: str | Path, name: str) -> Path:
+    """A fresh folder under ``root`` named after the preset and the time, never an existing one."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{name}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def format_eta(seconds: float | None) -> str:
+    """``"1 h 02 min"``, ``"3 min 05 s"``, ``"12 s"``, or ``""`` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return ""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+@dataclass
+class RunRecord:
+    """One run's state, folded from its events.
+
+    Attributes
+    ----------
+    train, val : dict[str, list[tuple[int, float]]]
+        Loss curves by loss name: (step, value) per progress / validation event.
+    best_checkpoint : str | None
+        Path of the latest ``best`` checkpoint written (what a hot reload loads).
+    """
+
+    run_dir: str
+    spec: TrainSpec | None = None
+    #: "app" (a child of this app), "watched" (an outside run followed through its folder)
+    source: str = "app"
+    status: str = "starting"
+    preset: str = ""
+    device: str = ""
+    step: int = 0
+    epoch: int = 0
+    total_steps: int | None = None
+    eta_s: float | None = None
+    steps_per_sec: float | None = None
+    train: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    val: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+    best_step: int | None = None
+    best_checkpoint: str | None = None
+    last_checkpoint: str | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    end_reason: str = ""
+    log: deque = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+
+    @property
+    def name(self) -> str:
+        return Path(self.run_dir).name
+
+    @property
+    def active(self) -> bool:
+        return self.status not in FINAL
+
+    def fraction(self) -> float | None:
+        """Share of the planned steps done, or None when the total is unknown."""
+        if not self.total_steps:
+            return None
+        return min(1.0, self.step / self.total_steps)
+
+    def apply(self, ev: Event) -> None:
+        """Fold one event into the record."""
+        if isinstance(ev, Started):
+            self.status = "running"
+            self.preset, self.device = ev.preset, ev.device
+            self.step, self.epoch, self.total_steps = ev.step, ev.epoch, ev.total_steps
+            self.error, self.end_reason = None, ""
+        elif isinstance(ev, Progress):
+            if self.status == "starting":
+                self.status = "running"
+            self.step, self.epoch = ev.step, ev.epoch
+            self.total_steps = ev.total_steps if ev.total_steps is not None else self.total_steps
+            self.eta_s, self.steps_per_sec = ev.eta_s, ev.steps_per_sec
+            _append(self.train, ev.step, ev.losses)
+        elif isinstance(ev, Validation):
+            _append(self.val, ev.step, ev.losses)
+        elif isinstance(ev, CheckpointWritten):
+            if ev.kind == "best":
+                self.best_checkpoint, self.best_step = ev.path, ev.step
+                self.best_metrics = dict(ev.metrics)
+            else:
+                self.last_checkpoint = ev.path
+        elif isinstance(ev, Evaluation):
+            self.evaluation = dict(ev.metrics)
+        elif isinstance(ev, Finished):
+            self.status, self.end_reason, self.eta_s = "finished", ev.reason, 0.0
+            self.step = ev.step
+        elif isinstance(ev, Stopped):
+            self.status, self.end_reason, self.eta_s = "stopped", ev.reason, None
+            self.step, self.last_checkpoint = ev.step, ev.checkpoint
+        elif isinstance(ev, Error):
+            self.status = "failed"
+            self.error = ev.message
+
+    def add_log(self, line: str) -> None:
+        self.log.append(line)
+
+    def process_ended(self, exit_code: int, crashed: bool) -> None:
+        """The child is gone: a run that did not say how it ended failed; quote its log."""
+        if self.status in ("finished", "stopped") and exit_code == 0 and not crashed:
+            return
+        self.status = "failed"
+        how = "crashed" if crashed else f"exited with code {exit_code}"
+        head = self.error or f"the trainer {how}"
+        tail = list(self.log)[-CRASH_TAIL:]
+        self.error = head + ("\n\nLast lines of its log:\n" + "\n".join(tail) if tail else "")
+
+    def status_text(self) -> str:
+        """One line for the runs list: status, step, best validation loss."""
+        parts = [self.status]
+        if self.end_reason:
+            parts[0] += f" ({self.end_reason.replace('_', ' ')})"
+        if self.total_steps:
+            parts.append(f"step {self.step}/{self.total_steps}")
+        elif self.step:
+            parts.append(f"step {self.step}")
+        best = self.best_metrics.get("val_loss")
+        if isinstance(best, (int, float)):
+            parts.append(f"best val {best:.4g}")
+        return ", ".join(parts)
+
+
+def _append(series: dict[str, list[tuple[int, float]]], step: int, losses: dict[str, float | None]) -> None:
+    for name, value in losses.items():
+        if value is not None:
+            series.setdefault(name, []).append((int(step), float(value)))

@@ -1,0 +1,298 @@
+"""Rebuild the bundled demo in ``resources/demo/``: datasets, checkpoints, quality numbers.
+
+Run from the repository root::
+
+    .venv/bin/python scripts/build_demo.py                 # every step not done yet
+    .venv/bin/python scripts/build_demo.py --force         # every step again
+    .venv/bin/python scripts/build_demo.py --only natsiou --force --threads 2
+
+Steps (each skipped when its output exists, unless ``--force``):
+
+``notes``     FluidR3 GM notes (NSynth layout, 4 s, 16 kHz) rendered by ``build_notes``
+``digits``    espeak-ng spoken digits (FSDD layout, 8 kHz) written by ``build_digits``
+``licence``   the SoundFont's licence beside the notes
+``natsiou``   a small Natsiou log-mel conv AE on the notes      (``latent-trainer train``)
+``colonel``   a small Colonel magnitude-frame AE on the notes    (``latent-trainer train``)
+``lionello``  a small Lionello CC-VAE (waveform) on the digits   (``latent-trainer train``)
+``quality``   decode every clip with each checkpoint and with the same network untrained;
+              writes ``resources/demo/quality.json``
+
+Training runs are kept under ``--runs`` (default ``runs/demo``, git-ignored); only
+``best.safetensors`` is copied into ``resources/demo``. Everything is seeded (split, init, data
+order: ``--seed 0``; the builders are deterministic), so on the same library versions and
+thread count a rebuild gives the same files up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer import paths  # Qt-free: only Path constants
+
+ROOT = paths.RESOURCES.parent
+
+SEED = 0
+#: two GM programs from each of ten NSynth families (vocal is left out: FluidR3's choirs are pads)
+PROGRAMS = (
+    0, 4,      # keyboard: acoustic grand, electric piano 1
+    11, 12,    # mallet: vibraphone, marimba
+    16, 19,    # organ: drawbar, church
+    24, 29,    # guitar: nylon, overdriven
+    33, 38,    # bass: finger, synth bass 1
+    40, 42,    # string: violin, cello
+    56, 60,    # brass: trumpet, french horn
+    65, 71,    # reed: alto sax, clarinet
+    73, 75,    # flute: flute, pan flute
+    80, 81,    # synth_lead: square, sawtooth
+)
+PITCHES = (48, 55, 62, 69)  # C3, G3, D4, A4: inside every one of these instruments' range
+VELOCITIES = (75, 127)
+#: eight espeak-ng speakers (voice variants), two takes of each digit
+DIGIT_VARIANTS = ("m1", "m3", "m5", "m7", "f1", "f2", "f3", "f4")
+DIGIT_REPETITIONS = 2
+SOUNDFONT_COPYRIGHT = Path("/usr/share/doc/fluid-soundfont-gm/copyright")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One demo checkpoint: a preset, its small-size overrides and a training budget."""
+
+    name: str
+    preset: str
+    dataset: Path
+    checkpoints: Path
+    overrides: tuple[str, ...]
+    epochs: int
+
+    @property
+    def out(self) -> Path:
+        return self.checkpoints / f"{self.name}.safetensors"
+
+
+MODELS = {
+    "natsiou": Model(
+        name="natsiou-notes",
+        preset="natsiou-dense-2048",
+        dataset=paths.DEMO_DATASET,
+        checkpoints=paths.DEMO_CHECKPOINTS,
+        # 64 mel bands x 256 frames (hop 250: 4 s), three stages of 16/32/64 filters, a
+        # 64-unit dense bottleneck: ~116 k parameters instead of the paper's ~17 M
+        overrides=("rep.n_mels=64", "rep.hop_length=250", "rep.n_frames=256",
+                   "model.channels=[16,32,64]", "model.dense=64",
+                   "train.batch_size=16", "train.patience=0"),
+        epochs=40,
+    ),
+    "colonel": Model(
+        name="colonel-notes",
+        preset="colonel-hybrid",
+        dataset=paths.DEMO_DATASET,
+        checkpoints=paths.DEMO_CHECKPOINTS,
+        # the notes' own 16 kHz, a 1024-point FFT (513 bins), 256-128-64 hidden, 32 latent units
+        overrides=("rep.sample_rate=16000", "rep.n_fft=1024", "rep.hop_length=256",
+                   "model.hidden=[256,128,64]", "model.latent_dim=32",
+                   "train.batch_size=100", "train.patience=0"),
+        epochs=8,
+    ),
+    "lionello": Model(
+        name="lionello-digits",
+        preset="lionello-ccvae-digits-small",
+        dataset=paths.DEMO_DIGITS_DATASET,
+        checkpoints=paths.DEMO_DIGITS_CHECKPOINTS,
+        overrides=("train.patience=0",),
+        epochs=40,
+    ),
+}
+STEPS = ("notes", "digits", "licence", *MODELS, "quality")
+
+
+def log(msg: str) -> None:
+    print(f"[build_demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def step_notes(force: bool, _args: argparse.Namespace) -> None:
+    from models.datasets import build_notes
+
+    out = paths.DEMO_DATASET
+    if out.is_dir() and any(out.iterdir()) and not force:
+        log(f"notes: {out} exists, skipped")
+        return
+    t = time.time()
+    report = build_notes(out, programs=PROGRAMS, pitches=PITCHES, velocities=VELOCITIES, overwrite=True)
+    log(f"notes: {report.written} notes in {time.time() - t:.0f} s, skipped {report.skipped}")
+
+
+def step_digits(force: bool, _args: argparse.Namespace) -> None:
+    from models.datasets import build_digits
+
+    out = paths.DEMO_DIGITS_DATASET
+    if out.is_dir() and any(out.iterdir()) and not force:
+        log(f"digits: {out} exists, skipped")
+        return
+    t = time.time()
+    report = build_digits(out, voices=("en-us",), variants=DIGIT_VARIANTS,
+                          repetitions=DIGIT_REPETITIONS, overwrite=True)
+    log(f"digits: {report.written} recordings in {time.time() - t:.0f} s, skipped {report.skipped}")
+
+
+def step_licence(force: bool, _args: argparse.Namespace) -> None:
+    from models.atomic import atomic_write_text
+
+    out = paths.DEMO_DIR / "LICENSE-FluidR3_GM.txt"
+    if out.exists() and not force:
+        log(f"licence: {out} exists, skipped")
+        return
+    text = SOUNDFONT_COPYRIGHT.read_text(encoding="utf-8")
+    header = ("The notes in notes/dataset/ were rendered from FluidR3_GM.sf2 (Debian package\n"
+              "fluid-soundfont-gm). Its copyright and licence, as Debian ships them:\n\n")
+    atomic_write_text(out, header + text)
+    log(f"licence: wrote {out}")
+
+
+def train(model: Model, force: bool, args: argparse.Namespace) -> None:
+    if model.out.exists() and not force:
+        log(f"{model.name}: {model.out} exists, skipped")
+        return
+    run_dir = Path(args.runs) / model.name
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh run: the trainer refuses a folder that holds one
+    cmd = [sys.executable, "-m", "trainer", "train", "--preset", model.preset,
+           "--data", str(model.dataset), "--run-dir", str(run_dir), "--seed", str(SEED),
+           "--device", "cpu", "--threads", str(args.threads), "--epochs", str(model.epochs)]
+    for o in model.overrides:
+        cmd += ["--set", o]
+    log(f"{model.name}: {' '.join(cmd[1:])}")
+    t = time.time()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    model.checkpoints.mkdir(parents=True, exist_ok=True)
+    from models.atomic import atomic_write_bytes
+
+    atomic_write_bytes(model.out, (run_dir / "best.safetensors").read_bytes())
+    log(f"{model.name}: trained in {time.time() - t:.0f} s -> {model.out} "
+        f"({model.out.stat().st_size / 1e6:.2f} MB)")
+
+
+def _feature_rmse(model, rep, ds, codes_of) -> np.ndarray:  # noqa: ANN001
+    """Per-clip RMSE between each clip's features and their reconstruction through ``model``."""
+    from models import engine
+
+    time_first = rep.kind == "stft_frames"
+    out = []
+    for i in range(len(ds.clips)):
+        _, analysis = engine.clip_features(ds, i, rep)
+        f = analysis.features
+        items = engine.to_items(f, model.input_shape, time_first=time_first)
+        codes, shape = engine.encode_items(model, items)
+        rec = engine.from_items(engine.decode_codes(model, codes, shape), f.shape, time_first=time_first)
+        out.append(float(np.sqrt(np.mean((np.clip(rec, *codes_of) - f) ** 2))))
+    return np.asarray(out)
+
+
+def _magnitudes(y: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+
+    n_fft = 1024 if sr >= 16000 else 512
+    return np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4))
+
+
+def measure(ckpt_path: Path, dataset_path: Path, *, threads: int = 2, n_audio: int = 12,
+            split_json: Path | None = None) -> dict:
+    """Quality of one checkpoint on its dataset, next to the same network untrained.
+
+    ``feature_rmse``: RMSE of the model's own features (log-mel or frames in [0, 1], or
+    samples), every clip (and the test split's clips when ``split_json`` is given).
+    ``spectral_convergence``: ``||S - S'|| / ||S||`` of the linear STFT magnitudes of the
+    original and of the decoded sound (the app's decode path: ``engine.render_clip``), on
+    ``n_audio`` clips spread over the dataset; ``resynthesis`` is the representation alone
+    (analysis then synthesis, no model): the floor the phase reconstruction leaves.
+    """
+    import torch
+
+    from explorer.controller import check_fit, load_model
+    from models import engine
+    from models.datasets import open_dataset
+    from models.metrics import spectral_convergence
+    from models.nets.registry import build_model
+
+    torch.set_num_threads(threads)
+    ds = open_dataset(dataset_path)
+    lm = load_model(ckpt_path)
+    check_fit(lm, ds)
+    rep, info = lm.representation, lm.checkpoint.info
+    torch.manual_seed(SEED)
+    untrained = build_model(info.model_name, dict(info.model_config)).eval()
+    clip_range = (-np.inf, np.inf) if rep.kind == "waveform" else (0.0, 1.0)
+    picks = np.linspace(0, len(ds.clips) - 1, n_audio).round().astype(int)
+    result: dict = {"n_clips": len(ds.clips), "audio_clips": [ds.clips[i].name for i in picks]}
+    test = None
+    if split_json is not None and split_json.exists():
+        test = np.asarray(json.loads(split_json.read_text())["test"], dtype=int)
+    for tag, net in (("trained", lm.model), ("untrained", untrained)):
+        rm = _feature_rmse(net, rep, ds, clip_range)
+        enc = engine.encode_dataset(net, rep, ds)
+        sc = []
+        for i in picks:
+            y = ds.load(int(i), sr=rep.sample_rate)
+            dec = engine.render_clip(net, rep, ds, enc, int(i)).y
+            sc.append(float(spectral_convergence(_magnitudes(y, rep.sample_rate),
+                                                 _magnitudes(dec[: len(y)], rep.sample_rate))))
+        entry = {"feature_rmse": round(float(rm.mean()), 4), "spectral_convergence": round(float(np.mean(sc)), 4)}
+        if test is not None and len(test):
+            entry["feature_rmse_test"] = round(float(rm[test].mean()), 4)
+        result[tag] = entry
+    sc = []
+    for i in picks:
+        y = ds.load(int(i), sr=rep.sample_rate)
+        a = rep.analyze(y)
+        r = np.asarray(rep.synthesize(a.features, side=a.side, n_samples=a.n_samples), dtype=np.float32)
+        sc.append(float(spectral_convergence(_magnitudes(y, rep.sample_rate), _magnitudes(r[: len(y)], rep.sample_rate))))
+    result["resynthesis"] = {"spectral_convergence": round(float(np.mean(sc)), 4)}
+    result["parameters"] = int(sum(p.numel() for p in lm.model.parameters()))
+    result["file_mb"] = round(ckpt_path.stat().st_size / 1e6, 2)
+    return result
+
+
+def step_quality(force: bool, args: argparse.Namespace) -> None:
+    from models.atomic import atomic_write_json
+
+    out = paths.DEMO_DIR / "quality.json"
+    if out.exists() and not force:
+        log(f"quality: {out} exists, skipped")
+        return
+    results = {}
+    for key, model in MODELS.items():
+        if model.out.exists():
+            results[model.name] = measure(model.out, model.dataset, threads=args.threads,
+                                          split_json=Path(args.runs) / model.name / "split.json")
+            log(f"quality {model.name}: {json.dumps(results[model.name])}")
+    atomic_write_json(out, results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", choices=STEPS, help="run these steps (default: all)")
+    p.add_argument("--force", action="store_true", help="redo the steps even if their output exists")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads for training")
+    p.add_argument("--runs", default=str(ROOT / "runs" / "demo"), help="where training runs are kept")
+    args = p.parse_args(argv)
+    steps = args.only or STEPS
+    for name in STEPS:
+        if name not in steps:
+            continue
+        if name in MODELS:
+            train(MODELS[name], args.force, args)
+        else:
+            globals()[f"step_{name}"](args.force, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

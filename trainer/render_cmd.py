@@ -1,0 +1,44 @@
+"""``latent-trainer render SPEC.json``: decode again the audio an explorer export describes.
+
+The spec (written beside every export) names the checkpoint and the hash of its weights, the
+path or sound, and the output format; the WAVs written here hold the same samples as the
+exported ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="render again the audio of an explorer export (its .json spec)")
+    p.add_argument("spec", type=Path, help="the .json written beside exported audio")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: beside the spec)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="the model's checkpoint, if it has moved")
+    p.add_argument("--dataset", type=Path, default=None, help="the dataset folder, if it has moved (decoded clips)")
+    p.add_argument("--overwrite", action="store_true", help="replace files of the same names in --out")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.errors import ConfigError
+    from models.export_audio import free_stem, render_from_spec, write_export
+
+    try:
+        spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read {args.spec}: {exc}") from None
+    rendered = render_from_spec(spec, checkpoint=args.checkpoint, dataset_path=args.dataset)
+    out = args.out or args.spec.parent
+    names = rendered.names
+    if not args.overwrite:
+        # never overwrite an earlier render: the same names with the first free "-k" suffix
+        stem = args.spec.stem
+        new = free_stem(out, stem, lambda s: [n.replace(stem, s, 1) for n in names])
+        names = [n.replace(stem, new, 1) for n in names]
+    written = write_export(out, list(zip(names, rendered.signals)), sr=rendered.sr, subtype=rendered.subtype)
+    for p in written:
+        print(p)
+    return 0
