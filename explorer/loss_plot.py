@@ -11,6 +11,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from explorer.training_runs import MAX_CURVE_POINTS
+
 #: colours of the loss terms, in order of appearance ("loss", the total, first)
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 REDRAW_MS = 100
@@ -72,7 +74,10 @@ class LossPlot(QWidget):
         """Append one event's losses; ``split`` is ``"train"`` or ``"val"``. Drawn on the next tick."""
         for name, value in losses.items():
             if value is not None and np.isfinite(value):
-                self._data.setdefault((split, name), []).append((int(step), float(value)))
+                pts = self._data.setdefault((split, name), [])
+                pts.append((int(step), float(value)))
+                if len(pts) > MAX_CURVE_POINTS:  # bounded: thin out, as the run record does
+                    pts[:] = pts[::2]
                 self._dirty = True
 
     def values(self, split: str, name: str = "loss") -> np.ndarray:

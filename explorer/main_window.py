@@ -537,6 +537,7 @@ class MainWindow(FilesMixin, QMainWindow):
             return
         if self.controller.dataset is not None:
             self.save_session(self.autosave_path())
+        self.path_panel.shutdown()  # issue 7: playhead timer off, map event filter removed
         self.runner.cancel_all()
         self.runner.wait(3000)
         self.audio.close()

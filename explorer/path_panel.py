@@ -47,7 +47,7 @@ class DragSource(QLabel):
     def __init__(self, make_file, parent: QWidget | None = None) -> None:  # noqa: ANN001
         super().__init__("⇩ drag the morph into your DAW", parent)
         self.make_file = make_file
-        self.setStyleSheet("border: 1px dashed #888; padding: 4px; color: #ddd;")
+        self.setStyleSheet("border: 1px dashed palette(mid); padding: 4px;")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setToolTip("Drag onto a DAW track or a folder: a 24-bit WAV of the continuous morph")
         self._start = None
@@ -351,6 +351,15 @@ class PathPanel(QWidget):
         self._play = None
         self._timer.stop()
         self.tool.show_playhead(None)
+
+    def shutdown(self) -> None:
+        """The window is closing: stop timers and let go of the map's events and temp files."""
+        self.stop()
+        self._render_timer.stop()
+        self.tool.detach()
+        if self._drag_dir is not None:
+            self._drag_dir.cleanup()
+            self._drag_dir = None
 
     def select_step(self, k: int) -> None:
         """Hear step ``k`` and show it in the sound panel (it can then be exported on its own)."""

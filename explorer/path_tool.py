@@ -82,6 +82,11 @@ class PathTool(QObject):
             plot.addItem(item)
         plot.viewport().installEventFilter(self)
 
+    def detach(self) -> None:
+        """Stop filtering the map's mouse events (the window is closing)."""
+        self.active = False
+        self.map_view.plot.viewport().removeEventFilter(self)
+
     # --- mode -------------------------------------------------------------------------------------
     def set_active(self, on: bool) -> None:
         self.active = bool(on)

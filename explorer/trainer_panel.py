@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -42,6 +42,7 @@ from models.events import Event, Progress, Validation
 
 #: what a close with running trainers may answer
 CLOSE_STOP, CLOSE_LEAVE, CLOSE_CANCEL = "stop", "leave", "cancel"
+UI_REFRESH_MS = 100
 
 
 class TrainerPanel(QDockWidget):
@@ -80,6 +81,11 @@ class TrainerPanel(QDockWidget):
         self.shown: str | None = None
         self.pending_reload: tuple[str, str] | None = None  # (run_dir, checkpoint)
         self.last_reload: Reloaded | None = None
+        self._ui_dirty = False
+        self._ui_timer = QTimer(self)
+        self._ui_timer.setInterval(UI_REFRESH_MS)
+        self._ui_timer.setSingleShot(True)
+        self._ui_timer.timeout.connect(self._refresh_ui)
         self._build()
         self._connect()
         self._sync_buttons()
@@ -246,11 +252,23 @@ class TrainerPanel(QDockWidget):
                 self.curves.add("train", ev.step, ev.losses)
             elif isinstance(ev, Validation):
                 self.curves.add("val", ev.step, ev.losses)
-            self._show_progress(rec)
         if is_best_checkpoint(ev):
             self._offer_reload(key, ev.path)
-        self._sync_runs_list()
+        # A trainer can send a thousand progress events a second: widgets are refreshed by a
+        # timer, at most ten times a second, so the event loop never falls behind.
+        self._ui_dirty = True
+        if not self._ui_timer.isActive():
+            self._ui_timer.start()
         self.run_event.emit(key, ev)
+
+    def _refresh_ui(self) -> None:
+        if not self._ui_dirty:
+            return
+        self._ui_dirty = False
+        rec = self.runs.get(self.shown) if self.shown else None
+        if rec is not None:
+            self._show_progress(rec)
+        self._sync_runs_list()
 
     def _on_run_log(self, key: str, line: str) -> None:
         self.runs[key].add_log(line)
@@ -302,14 +320,20 @@ class TrainerPanel(QDockWidget):
         self._sync_buttons()
 
     def _sync_runs_list(self) -> None:
+        keys = list(self.runs)
+        same = [self.runs_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.runs_list.count())] == keys
         self.runs_list.blockSignals(True)
-        self.runs_list.clear()
-        for key, rec in self.runs.items():
-            item = QListWidgetItem(f"{rec.name} — {rec.status_text()}" + (" (watched)" if rec.source == "watched" else ""))
+        if not same:
+            self.runs_list.clear()
+        for i, key in enumerate(keys):
+            rec = self.runs[key]
+            item = self.runs_list.item(i) if same else QListWidgetItem()
+            item.setText(f"{rec.name} — {rec.status_text()}" + (" (watched)" if rec.source == "watched" else ""))
             item.setData(Qt.ItemDataRole.UserRole, key)
             item.setToolTip(key + (f"\n{rec.error}" if rec.error else ""))
-            self.runs_list.addItem(item)
-            if key == self.shown:
+            if not same:
+                self.runs_list.addItem(item)
+            if key == self.shown and self.runs_list.currentItem() is not item:
                 self.runs_list.setCurrentItem(item)
         self.runs_list.blockSignals(False)
         self._sync_buttons()

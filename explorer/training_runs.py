@@ -32,6 +32,8 @@ FINAL = ("finished", "stopped", "failed", "ended")
 #: lines of the trainer's log kept for the panel (and quoted when it crashes)
 LOG_LINES = 400
 CRASH_TAIL = 12
+#: a curve longer than this drops every other point: long runs keep their shape in bounded memory
+MAX_CURVE_POINTS = 4000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,4 +224,7 @@ class RunRecord:
 def _append(series: dict[str, list[tuple[int, float]]], step: int, losses: dict[str, float | None]) -> None:
     for name, value in losses.items():
         if value is not None:
-            series.setdefault(name, []).append((int(step), float(value)))
+            pts = series.setdefault(name, [])
+            pts.append((int(step), float(value)))
+            if len(pts) > MAX_CURVE_POINTS:
+                pts[:] = pts[::2]

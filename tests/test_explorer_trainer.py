@@ -240,6 +240,8 @@ def test_real_run_hot_reload_stop_and_fine_tune(qtbot, window, tmp_path):
     assert c.selection.index == 7
     qtbot.waitUntil(lambda: c.decoded is not None, timeout=TIMEOUT)  # the selection decoded by the new model
     assert np.sqrt(np.mean(c.decoded.decoded.y ** 2)) > 0
+    panel.auto_reload.setChecked(False)  # no reload racing the checks below
+    qtbot.waitUntil(lambda: not w.runner.is_running("reload") and not w.runner.is_running("decode"), timeout=TIMEOUT)
     rec = panel.runs[spec.run_dir]
     assert rec.step > 0 and f"step {rec.step}/" in panel.progress.format()
     tr = panel.curves.values("train")

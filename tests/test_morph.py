@@ -276,3 +276,10 @@ def test_cli_renders_the_same_audio(real, dataset, tmp_path):
     res = run_cli("render", str(tmp_path / "export" / f"{stem}.json"))
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "export" / names[0].replace(stem, stem + "-2")).exists()
+
+
+def test_old_sessions_migrate_to_paths():
+    from explorer.session import SCHEMA_VERSION, migrate
+
+    s = migrate({"schema_version": 1, "dataset": "x"})
+    assert SCHEMA_VERSION == 2 and s["schema_version"] == 2 and s["paths"] == [] and s["dataset"] == "x"

@@ -153,7 +153,7 @@ def render_comparison(results: dict[str, dict[str, Any]], dims: list[str], *, me
     dtw = dtw_class_table(results, dims)
     if dtw:
         parts.append("**MFCC-DTW deviation per class** (mean ± std)\n\n" + dtw)
-    parts.append("**Runs** (optimizer steps, training wall time)\n\n" + runs_table(results, dims))
+    parts.append("**Runs** (steps of the evaluated checkpoint, training wall time)\n\n" + runs_table(results, dims))
     return "\n\n".join(parts)
 
 

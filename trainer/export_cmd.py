@@ -22,5 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from models.export import export_decoder
 
     result = export_decoder(args.checkpoint, args.out, formats=tuple(args.formats))
-    print(result)
+    for fmt, path in result.files.items():
+        print(f"{fmt}: {path} (max abs error {result.max_abs_error[fmt]:.3g} against the checkpoint)")
+    print(f"metadata: {result.metadata_path}")
     return 0

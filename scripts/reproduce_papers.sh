@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Reproduce the papers' comparisons on our own data, at a CPU size (docs/results/).
+#
+#   scripts/reproduce_papers.sh [roche|natsiou|lionello|all]   (default: all)
+#
+# Datasets, feature cache and run folders go under $WORK (default /tmp/latent-explorer-papers);
+# nothing is written into the repository. Each comparison prints its tables and writes them to
+# $WORK/runs/<paper>/comparison.md; a comparison that was interrupted resumes when run again.
+# THREADS (default 1) sets torch's CPU threads. The sizes are those of docs/results/*.md.
+set -euo pipefail
+
+WORK=${WORK:-/tmp/latent-explorer-papers}
+THREADS=${THREADS:-1}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+LT=${LT:-$HERE/.venv/bin/latent-trainer}
+CACHE=$WORK/cache
+export OMP_NUM_THREADS=$THREADS
+mkdir -p "$WORK/runs"
+
+build() {  # build <what> <out> <args...>: only once
+    local what=$1 out=$2
+    shift 2
+    [ -e "$out" ] || "$LT" dataset build "$what" --out "$out" "$@"
+}
+
+roche() {
+    # Roche et al. 2019: PCA vs shallow AE vs deep AE vs LSTM-AE vs VAE across latent sizes, on
+    # NSynth-style notes: 21 GM programs x 5 pitches (48-72 by 6), velocity 100 (105 notes, 4 s).
+    build notes "$WORK/notes-roche" --programs 0 6 11 16 19 24 27 32 33 40 42 48 56 57 61 65 68 71 73 80 88 \
+        --pitches 48-72:6
+    "$LT" compare --data "$WORK/notes-roche" \
+        --presets roche-pca roche-shallow-ae roche-deep-ae roche-lstm-ae roche-vae \
+        --latent-dims 4 8 16 32 --epochs 12 --threads "$THREADS" --device cpu \
+        --set roche-lstm-ae:model.hidden_size=64 \
+        --metrics rmse ssim f1 --cache-dir "$CACHE" --out "$WORK/runs/roche"
+}
+
+natsiou() {
+    # Natsiou et al.: the variant sets of Tables I-IV on notes of many instruments at one pitch
+    # (GM programs 0-119 at MIDI 60: 119 notes). Log-mel reduced to 64 bands x 128 frames (4 s,
+    # hop 500) and channels 8-16-32, so that the tiny presets' dense sizes 64 / 32 / 16 keep the
+    # paper's ratios to the 64-value conv grid (8192 / 4096 / 2048 against 8192).
+    build notes "$WORK/notes-natsiou" --programs 0-119 --pitches 60
+    "$LT" compare --data "$WORK/notes-natsiou" --tiny \
+        --presets natsiou-baseline natsiou-avg-pool natsiou-no-pool natsiou-dense-2048 natsiou-no-dense \
+        --set model.channels=[8,16,32] --set rep.sample_rate=16000 --set rep.n_fft=1024 \
+        --set rep.win_length=690 --set rep.n_mels=64 --set rep.hop_length=500 --set rep.n_frames=128 \
+        --set train.batch_size=16 --epochs 40 --threads "$THREADS" --device cpu \
+        --metrics rmse ssim precision recall f1 --cache-dir "$CACHE" --out "$WORK/runs/natsiou"
+}
+
+lionello() {
+    # Lionello & Purwins, on spoken digits from espeak-ng: 2 voices x 4 variants (8 speakers) x
+    # 10 digits x 4 takes (320 clips; the grouped split tests on one unseen speaker).
+    build digits "$WORK/digits" --voices en-us en-gb --variants m1 m3 f2 f4 --repetitions 4
+    # The bottleneck classifier's effect on the latent space: the CC-VAE (CPU size) with and
+    # without it (n_classes=0), 10 epochs each.
+    "$LT" compare --data "$WORK/digits" --presets lionello-ccvae-digits-small \
+        --epochs 10 --threads "$THREADS" --device cpu \
+        --metrics rmse knn1_accuracy mfcc_dtw --cache-dir "$CACHE" --out "$WORK/runs/lionello-digits-class"
+    "$LT" compare --data "$WORK/digits" --presets lionello-ccvae-digits-small --set model.n_classes=0 \
+        --epochs 10 --threads "$THREADS" --device cpu \
+        --metrics rmse knn1_accuracy mfcc_dtw --cache-dir "$CACHE" --out "$WORK/runs/lionello-digits-noclass"
+    # CC-VAE vs DC-VAE (CPU-size presets, with the classifier). The DC-VAE costs ~20 GFLOP a
+    # batch of 32 (5 s a step on one idle core, ~50 s on our shared one): it gets 1 epoch.
+    "$LT" compare --data "$WORK/digits" \
+        --presets lionello-ccvae-digits-small lionello-dcvae-digits-small \
+        --epochs 5 --set lionello-dcvae-digits-small:train.epochs=1 --threads "$THREADS" --device cpu \
+        --metrics rmse knn1_accuracy mfcc_dtw --cache-dir "$CACHE" --out "$WORK/runs/lionello-digits"
+}
+
+case "${1:-all}" in
+    roche) roche ;;
+    natsiou) natsiou ;;
+    lionello) lionello ;;
+    all) roche; natsiou; lionello ;;
+    *) echo "usage: $0 [roche|natsiou|lionello|all]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,118 @@
+"""Every model family through the real CLI entry point (in-process, tiny size, a few steps).
+
+train -> evaluate -> compare -> export, on the tiny tones of ``trainer_helpers``: the LSTM-AE
+(windows), Natsiou's conv AE (log-mel), Lionello's VAEs (waveform, with and without the
+bottleneck classifier), and a comparison of PCA and the LSTM-AE across two latent sizes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from trainer.cli import main
+from trainer_helpers import make_tones
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return make_tones(tmp_path_factory.mktemp("tones") / "data", per_label=4, seconds=0.6)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _train(tones, run, preset, *extra):
+    code = main(["train", "--preset", preset, "--tiny", "--data", str(tones), "--run-dir", str(run),
+                 "--cache-dir", str(tones.parent / "cache"), "--device", "cpu", "--max-steps", "2", *extra])
+    assert code == 0, (run / "train.log").read_text()
+    return json.loads((run / "config.json").read_text())
+
+
+def _evaluate(tones, run, split="train"):
+    assert main(["evaluate", "--run-dir", str(run), "--split", split, "--cache-dir", str(tones.parent / "cache")]) == 0
+    return json.loads((run / "evaluation.json").read_text())
+
+
+def test_lionello_classifier_sized_from_data_and_noclass_kept(tones, tmp_path):
+    # the classifier gets the data's two classes; the "non-class" preset keeps n_classes=0
+    cfg = _train(tones, tmp_path / "cc", "lionello-ccvae-digits-small")
+    assert cfg["model_config"]["n_classes"] == 2 and cfg["model_config"]["input_shape"] == [256]
+    cfg = _train(tones, tmp_path / "nc", "lionello-dcvae-digits-noclass")
+    assert cfg["model_config"]["n_classes"] == 0
+    ev = _evaluate(tones, tmp_path / "cc")
+    s = ev["summary"]
+    assert s["rmse"]["n"] == ev["n_clips"] and s["rmse"]["mean"] > 0
+    assert 0.0 <= s["knn1_accuracy"] <= 1.0
+    # waveform models: the class centre is decoded to sound and compared by MFCC-DTW
+    dtw = s["mfcc_dtw"]
+    assert set(dtw["per_class"]) == {"high", "low"} and dtw["average"]["n"] == 2
+    assert all(np.isfinite(v["mean"]) and v["mean"] >= 0 for v in dtw["per_class"].values())
+    assert "MFCC-DTW deviation per class" in (tmp_path / "cc" / "evaluation.md").read_text()
+
+
+def test_natsiou_logmel_train_and_evaluate(tones, tmp_path):
+    cfg = _train(tones, tmp_path / "n", "natsiou-no-pool")
+    assert cfg["model_config"]["input_shape"] == [64, 64] and cfg["model_config"]["pooling"] == "none"
+    s = _evaluate(tones, tmp_path / "n")["summary"]
+    for k in ("rmse", "ssim", "precision", "recall", "f1"):
+        assert s[k]["mean"] is not None and np.isfinite(s[k]["mean"]), k
+    assert 0 < s["rmse"]["mean"] < 1 and set(s["mfcc_dtw"]["per_class"]) == {"high", "low"}
+
+
+def test_evaluate_leaves_out_1nn_on_a_single_class_split(tones, tmp_path):
+    # the grouped split of 2 x 4 tones puts clips of one class only on the test side
+    _train(tones, tmp_path / "p", "roche-pca")
+    split = json.loads((tmp_path / "p" / "split.json").read_text())
+    ev = _evaluate(tones, tmp_path / "p", split="test")
+    labels = {row["label"] for row in ev["per_clip"]}
+    assert len(split["test"]) == len(ev["per_clip"])
+    assert ("knn1_accuracy" in ev["summary"]) == (len(labels) > 1)
+
+
+def test_compare_two_families_two_sizes_and_rerun_resumes(tones, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", str(tones), "--presets", "roche-pca", "roche-lstm-ae", "--latent-dims", "2", "3",
+            "--out", str(out), "--tiny", "--max-steps", "2", "--device", "cpu", "--threads", "1",
+            "--cache-dir", str(tones.parent / "cache"), "--metrics", "rmse", "ssim",
+            "--set", "roche-lstm-ae:model.hidden_size=6"]
+    assert main(args) == 0
+    table = (out / "comparison.md").read_text()
+    assert "| roche-pca | " in table and "| roche-lstm-ae | " in table and "**SSIM**" in table
+    data = json.loads((out / "comparison.json").read_text())
+    for name in ("roche-pca", "roche-lstm-ae"):
+        for d in ("2", "3"):
+            assert data["results"][name][d]["rmse"]["mean"] > 0
+    assert data["results"]["roche-pca"]["2"]["run"]["steps"] == 1
+    assert data["results"]["roche-lstm-ae"]["3"]["run"]["steps"] == 2
+    cfg = json.loads((out / "roche-lstm-ae-d3" / "config.json").read_text())["model_config"]
+    assert cfg["hidden_size"] == 6 and cfg["latent_dim"] == 3
+    # PCA with more components reconstructs its training frames at least as well
+    assert data["results"]["roche-pca"]["3"]["rmse"]["mean"] <= data["results"]["roche-pca"]["2"]["rmse"]["mean"] + 1e-3
+    # a second run finds the runs done and trains no further step
+    assert main(args) == 0
+    again = json.loads((out / "comparison.json").read_text())
+    assert again["results"]["roche-lstm-ae"]["3"]["run"]["steps"] == 2
+    # a prefix that names no compared preset is refused before anything trains
+    bad = [*args[:-2], "--set", "roche-vae:model.latent_dim=4"]
+    assert main(bad) == 2
+    assert "not one of --presets" in capsys.readouterr().err
+
+
+def test_export_lstm_decoder(tones, tmp_path, capsys):
+    _train(tones, tmp_path / "l", "roche-lstm-ae")
+    assert main(["export", "--checkpoint", str(tmp_path / "l" / "last.safetensors"), "--out", str(tmp_path / "x")]) == 0
+    names = {p.name for p in (tmp_path / "x").iterdir()}
+    assert {"last.decoder.onnx", "last.decoder.ts", "last.decoder.json"} <= names, names
+    assert "max abs error" in capsys.readouterr().out
