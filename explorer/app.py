@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from explorer.audio_out import make_output
     from explorer.main_window import MainWindow
+    from explorer.workers import warm_up
 
     app = QApplication.instance() or QApplication(["latent-explorer"])
+    warm_up()  # the t-SNE fork server imports openTSNE while the window is being built
     app.setApplicationName("latent-explorer")
     app.setOrganizationName("latent-explorer")
     app.setApplicationVersion(__version__)

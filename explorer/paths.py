@@ -2,8 +2,9 @@
 
 ``resources/demo/`` (built by ``scripts/build_demo.py``, described in docs/demo.md) holds two
 demos, each a dataset folder beside the checkpoints trained on it. The app opens the notes demo;
-the digits demo is at 8 kHz, which the notes models cannot read, so it lives apart and is opened
-by hand (``latent-explorer resources/demo/digits/dataset resources/demo/digits/checkpoints/*``).
+the digits are at 8 kHz, which the notes models cannot read, so they live apart and are opened
+by hand (``latent-explorer resources/demo/digits/dataset``). No waveform checkpoint is bundled
+yet (docs/demo.md says why); ``scripts/build_demo.py --only lionello`` writes one there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ DEMO_DIR = RESOURCES / "demo"
 #: (``*.safetensors``, first in sorted order selected)
 DEMO_DATASET = DEMO_DIR / "notes" / "dataset"
 DEMO_CHECKPOINTS = DEMO_DIR / "notes" / "checkpoints"
-#: the second demo: espeak-ng spoken digits (FSDD layout, 8 kHz) and a waveform VAE
+#: espeak-ng spoken digits (FSDD layout, 8 kHz), and where a waveform VAE trained on them goes
 DEMO_DIGITS_DATASET = DEMO_DIR / "digits" / "dataset"
 DEMO_DIGITS_CHECKPOINTS = DEMO_DIR / "digits" / "checkpoints"
 CHECKPOINT_SUFFIXES = (".safetensors",)

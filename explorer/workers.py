@@ -5,6 +5,10 @@ all the compute function sees of Qt. Results, partial results, progress and erro
 the GUI thread through queued signals. Each task has a *key* ("encode", "project", "decode"...);
 starting a task cancels the running one with the same key, and a generation counter drops
 whatever the stale one still delivers, so a fast second click always wins.
+
+Partial results are coalesced: a task's ``on_partial`` sees at most one result per
+``partial_interval_ms`` (the latest), so a t-SNE in a child process that outruns the map's
+redraws cannot queue a backlog of redraws on the GUI thread (issue 8: no stall over 50 ms).
 """
 
 from __future__ import annotations
@@ -15,7 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+
+
+def warm_up() -> None:
+    """Start-up work that keeps later stalls off the GUI thread; call before the window shows.
+
+    Starts the fork server that runs t-SNE in child processes (:mod:`models.tsne_job`; it
+    imports openTSNE in its own process, so the first t-SNE starts at once). Returns at once.
+    """
+    from models.tsne_job import prewarm
+
+    try:
+        prewarm()
+    except OSError:
+        pass  # no fork server here: each t-SNE then starts its own child, only slower
 
 
 class TaskState:
@@ -88,8 +106,13 @@ class TaskRunner(QObject):
     task_failed = Signal(str, str)
     task_progressed = Signal(str, float, str)
 
-    def __init__(self, parent: QObject | None = None, *, max_threads: int = 2) -> None:
+    def __init__(self, parent: QObject | None = None, *, max_threads: int = 2, partial_interval_ms: int = 66) -> None:
         super().__init__(parent)
+        self._pending_partials: dict[str, tuple[int, Any]] = {}
+        self._partial_timer = QTimer(self)
+        self._partial_timer.setSingleShot(True)
+        self._partial_timer.setInterval(partial_interval_ms)
+        self._partial_timer.timeout.connect(self._flush_partials)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
         self._relay = _Relay(self)
@@ -168,14 +191,31 @@ class TaskRunner(QObject):
 
     def _on_relay_partial(self, key: str, gen: int, result: Any) -> None:
         task = self._current(key, gen)
-        if task is not None and task.on_partial:
-            task.on_partial(result)
+        if task is None or task.on_partial is None:
+            return
+        if self._partial_timer.isActive():
+            self._pending_partials[key] = (gen, result)  # superseded by the next one, if any
+            return
+        task.on_partial(result)
+        self._partial_timer.start()
+
+    def _flush_partials(self) -> None:
+        pending, self._pending_partials = self._pending_partials, {}
+        delivered = False
+        for key, (gen, result) in pending.items():
+            task = self._current(key, gen)
+            if task is not None and task.on_partial:
+                task.on_partial(result)
+                delivered = True
+        if delivered:
+            self._partial_timer.start()
 
     def _on_relay_finished(self, key: str, gen: int, result: Any) -> None:
         task = self._current(key, gen)
         if task is None:
             return
         del self._tasks[key]
+        self._pending_partials.pop(key, None)  # the result supersedes any partial still waiting
         try:
             if task.on_result is not None:
                 task.on_result(result)
@@ -189,6 +229,7 @@ class TaskRunner(QObject):
         if task is None:
             return
         del self._tasks[key]
+        self._pending_partials.pop(key, None)
         self._fail(key, task, exc, tb)
 
     def _fail(self, key: str, task: _Task, exc: object, tb: str) -> None:

@@ -16,6 +16,7 @@ optimisation from the old layout.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -113,14 +114,31 @@ class PCAEmbedding(Embedding):
 
 
 class TSNEEmbedding(Embedding):
-    """t-SNE layout backed by an ``openTSNE.TSNEEmbedding`` (for ``transform``)."""
+    """t-SNE layout backed by an ``openTSNE.TSNEEmbedding`` (for ``transform``).
+
+    A layout computed in a child process arrives as ``state`` (the child's pickled openTSNE
+    embedding) and is unpickled on the first ``transform``, so a map that is only looked at
+    never imports openTSNE in this process.
+    """
 
     method = "tsne"
 
-    def __init__(self, points, codes, *, tsne_embedding: Any, k: int = 8) -> None:
+    def __init__(self, points, codes, *, tsne_embedding: Any = None, k: int = 8, state: bytes | None = None) -> None:
         super().__init__(points, codes)
-        self._tsne = tsne_embedding
+        if tsne_embedding is None and state is None:
+            raise ConfigError("a t-SNE embedding needs its openTSNE embedding or its state")
+        self._tsne_obj = tsne_embedding
+        self._state = state
         self.k = k
+
+    @property
+    def _tsne(self) -> Any:
+        if self._tsne_obj is None:
+            from models.tsne_job import loads_embedding
+
+            self._tsne_obj = loads_embedding(self._state)  # type: ignore[arg-type]
+            self._state = None
+        return self._tsne_obj
 
     def transform(self, Z_new: np.ndarray) -> np.ndarray:
         return np.asarray(self._tsne.transform(flatten_codes(Z_new)), dtype=np.float64)
@@ -179,6 +197,10 @@ class TSNEProjector:
         Start from a previous layout (rescaled as openTSNE recommends) instead of PCA.
     callbacks_every_iters : int
         How often ``callback`` sees the partial layout and ``should_stop`` is asked.
+    isolate : bool | None
+        Run openTSNE in a child process (:mod:`models.tsne_job`): its neighbour search holds
+        the GIL for 100 ms at a time, which would freeze a GUI running this on a thread.
+        Default: yes, unless ``LATENT_EXPLORER_TSNE_INLINE=1`` (profiling, benchmarks' baseline).
     """
 
     method = "tsne"
@@ -194,6 +216,7 @@ class TSNEProjector:
         random_state: int = 0,
         n_jobs: int = 1,
         k: int = 8,
+        isolate: bool | None = None,
     ) -> None:
         self.perplexity = perplexity
         self.n_iter = n_iter
@@ -203,9 +226,19 @@ class TSNEProjector:
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.k = k
+        self.isolate = (os.environ.get("LATENT_EXPLORER_TSNE_INLINE") != "1") if isolate is None else bool(isolate)
 
     def _perplexity(self, n: int) -> float:
         return float(max(1.0, min(self.perplexity, (n - 1) / 3.0)))
+
+    def _job_params(self, X: np.ndarray) -> dict[str, Any]:
+        init = None
+        if self.init is not None and len(self.init) == len(X):
+            init = np.asarray(self.init, dtype=np.float64)
+        return dict(perplexity=self._perplexity(len(X)), n_iter=self.n_iter,
+                    early_exaggeration_iter=self.early_exaggeration_iter, init=init,
+                    callbacks_every_iters=self.callbacks_every_iters, random_state=self.random_state,
+                    n_jobs=self.n_jobs)
 
     def fit(
         self,
@@ -214,60 +247,41 @@ class TSNEProjector:
         callback: PartialCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> TSNEEmbedding:
-        """Optimise a layout; returns the layout reached when ``should_stop()`` said so."""
-        import openTSNE
+        """Optimise a layout; returns the layout reached when ``should_stop()`` said so.
+
+        With ``isolate`` (the default) the work runs in a child process and ``callback`` and
+        ``should_stop`` are called in this thread as partial layouts arrive; a stop before the
+        first iteration raises :class:`models.tsne_job.TSNEInterrupted`.
+        """
+        from models import tsne_job
 
         X = flatten_codes(Z)
         if len(X) < 4:
             raise ConfigError(f"t-SNE needs at least 4 points, got {len(X)}")
-        init: Any = "pca"
-        if self.init is not None and len(self.init) == len(X):
-            init = openTSNE.initialization.rescale(np.asarray(self.init, dtype=np.float64))
-        calls = [0]  # openTSNE restarts its count in each phase: count the calls instead
-
-        def _cb(iteration: int, error: float, embedding: np.ndarray) -> bool:
-            calls[0] += 1
-            if callback is not None:
-                done = calls[0] * max(1, self.callbacks_every_iters)
-                callback(done, np.array(embedding, dtype=np.float64))
-            return bool(should_stop is not None and should_stop())
-
-        tsne = openTSNE.TSNE(
-            perplexity=self._perplexity(len(X)),
-            n_iter=self.n_iter,
-            early_exaggeration_iter=self.early_exaggeration_iter,
-            initialization=init,
-            callbacks=_cb if (callback or should_stop) else None,
-            callbacks_every_iters=max(1, self.callbacks_every_iters),
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            # exact neighbours for small maps: Annoy's approximate search is slower and needs
-            # more points than a demo has
-            neighbors="exact" if len(X) < 1000 else "auto",
-        )
-        emb = tsne.fit(X)
+        params = self._job_params(X)
+        if self.isolate:
+            points, state = tsne_job.run_in_child("fit", {"X": X, **params}, on_partial=callback, should_stop=should_stop)
+            return TSNEEmbedding(points, X, state=state, k=self.k)
+        emb = tsne_job.tsne_fit(X, callback=callback, should_stop=should_stop, **params)
         return TSNEEmbedding(np.asarray(emb, dtype=np.float64), X, tsne_embedding=emb, k=self.k)
 
     def restore(self, Z: np.ndarray, points: np.ndarray) -> TSNEEmbedding:
         """Rebuild a saved layout without optimising (a session reopened as it was).
 
-        Only the affinities are recomputed, so ``transform`` works on the restored map.
+        Only the affinities are recomputed (in the child with ``isolate``), so ``transform``
+        works on the restored map.
         """
-        import openTSNE
-        from openTSNE.affinity import PerplexityBasedNN
+        from models import tsne_job
 
         X = flatten_codes(Z)
         P = np.asarray(points, dtype=np.float64)
         if P.shape != (len(X), 2):
             raise ConfigError(f"saved layout has shape {P.shape}, expected ({len(X)}, 2)")
-        aff = PerplexityBasedNN(
-            X,
-            perplexity=self._perplexity(len(X)),
-            method="exact" if len(X) < 1000 else "auto",
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-        )
-        emb = openTSNE.TSNEEmbedding(P.copy(), aff, random_state=self.random_state)
+        params = dict(perplexity=self._perplexity(len(X)), random_state=self.random_state, n_jobs=self.n_jobs)
+        if self.isolate:
+            _, state = tsne_job.run_in_child("restore", {"X": X, "points": P, **params})
+            return TSNEEmbedding(P, X, state=state, k=self.k)
+        emb = tsne_job.tsne_restore(X, P, **params)
         return TSNEEmbedding(P, X, tsne_embedding=emb, k=self.k)
 
 

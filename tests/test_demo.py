@@ -9,11 +9,13 @@ from explorer import paths
 from explorer.controller import check_fit, load_model
 from models import engine
 from models.datasets import open_dataset
-from models.metrics import spectral_convergence
 
-DEMOS = [
-    (paths.DEMO_DATASET, p) for p in paths.demo_checkpoints()
-] + [(paths.DEMO_DIGITS_DATASET, p) for p in sorted(paths.DEMO_DIGITS_CHECKPOINTS.glob("*.safetensors"))]
+DEMOS = [(paths.DEMO_DATASET, p) for p in paths.demo_checkpoints()] + [
+    (paths.DEMO_DIGITS_DATASET, p) for p in sorted(paths.DEMO_DIGITS_CHECKPOINTS.glob("*.safetensors"))
+]
+#: feature RMSE of a decoded clip; the bundled models reach 0.035 (Colonel) and 0.13 (Natsiou)
+#: on average, the same networks untrained 0.48 and 0.34 (resources/demo/quality.json)
+MAX_FEATURE_RMSE = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,7 @@ def datasets():
 def test_demo_is_bundled():
     assert paths.demo_available()
     names = {p.stem for _, p in DEMOS}
-    assert {"natsiou-notes", "colonel-notes", "lionello-digits"} <= names
+    assert {"natsiou-notes", "colonel-notes"} <= names
     licence = (paths.DEMO_DIR / "LICENSE-FluidR3_GM.txt").read_text(encoding="utf-8")
     assert "MIT license" in licence and "Frank Wen" in licence
     total = sum(f.stat().st_size for f in paths.DEMO_DIR.rglob("*") if f.is_file())
@@ -37,8 +39,8 @@ def test_demo_datasets(datasets):
     families = {c.labels["instrument_family_str"] for c in notes.clips}
     assert len(families) == 10 and 150 <= len(notes.clips) <= 250
     assert digits.kind == "fsdd" and digits.sample_rate == 8000 and not digits.rejected
-    assert {c.labels["digit"] for c in digits.clips} == {str(d) for d in range(10)} or \
-        {c.labels["digit"] for c in digits.clips} == set(range(10))
+    assert {c.labels["digit"] for c in digits.clips} == set(range(10))
+    assert len({c.labels["speaker"] for c in digits.clips}) == 8
 
 
 @pytest.mark.parametrize("dataset_path, ckpt", DEMOS, ids=[p.stem for _, p in DEMOS])
@@ -56,12 +58,16 @@ def test_demo_checkpoint_encodes_and_decodes(datasets, dataset_path, ckpt):
     assert np.median(enc.clip_codes.std(axis=0)) > 1e-4  # clips land on different points
 
     i = len(ds.clips) // 3
-    original = ds.load(i, sr=lm.representation.sample_rate)
-    sound = engine.render_clip(lm.model, lm.representation, ds, enc, i)
-    assert sound.sr == lm.representation.sample_rate == ds.sample_rate
-    assert len(sound.y) == len(original)
-    assert np.sqrt(np.mean(sound.y**2)) > 1e-3 and np.isfinite(sound.y).all()
-    # a trained model, not noise: the decoded magnitudes are nearer the original than silence is
-    S = np.abs(np.fft.rfft(original))
-    S_dec = np.abs(np.fft.rfft(sound.y))
-    assert spectral_convergence(S[None], S_dec[None], item_ndim=1) < 0.95
+    rep = lm.representation
+    original = ds.load(i, sr=rep.sample_rate)
+    analysis = rep.analyze(original)
+    sound = engine.render_clip(lm.model, rep, ds, enc, i)
+    assert sound.sr == rep.sample_rate == ds.sample_rate
+    assert len(sound.y) == analysis.n_samples == len(original)
+    assert np.isfinite(sound.y).all() and np.sqrt(np.mean(sound.y**2)) > 1e-3
+    # a trained model, not a random one: the clip's codes decode to features near its own
+    time_first = rep.kind == "stft_frames"
+    items = engine.decode_codes(lm.model, enc.frame_codes[enc.frame_clip == i], enc.latent_shape)
+    rec = engine.from_items(items, analysis.features.shape, time_first=time_first)
+    rmse = float(np.sqrt(np.mean((np.clip(rec, 0, 1) - analysis.features) ** 2)))
+    assert rmse < MAX_FEATURE_RMSE

@@ -92,3 +92,31 @@ def test_errors():
         make_projector("umap")
     with pytest.raises(ConfigError):
         TSNEProjector().fit(np.zeros((3, 2)))
+
+
+def test_tsne_in_a_child_matches_in_process_and_transforms_lazily():
+    """The default runs openTSNE in a child (the GUI keeps the GIL); same seed, same layout."""
+    Z, lab = blobs()
+    child = TSNEProjector(n_iter=60, early_exaggeration_iter=30)
+    inline = TSNEProjector(n_iter=60, early_exaggeration_iter=30, isolate=False)
+    assert child.isolate and not inline.isolate
+    a, b = child.fit(Z), inline.fit(Z)
+    assert np.allclose(a.points, b.points, atol=1e-6)
+    # the child's openTSNE embedding stays pickled until a transform needs it
+    assert a._tsne_obj is None and isinstance(a._state, bytes)
+    new = a.transform(Z[lab == 1][:2] + 0.01)
+    assert np.allclose(new, b.transform(Z[lab == 1][:2] + 0.01), atol=1e-6)
+    assert a._tsne_obj is not None
+
+
+def test_tsne_child_errors_and_early_stop():
+    from models.errors import LatentExplorerError
+    from models.tsne_job import TSNEInterrupted, run_in_child
+
+    Z, _ = blobs()
+    # a stop before the first partial layout ends the child: nothing to keep
+    with pytest.raises(TSNEInterrupted):
+        TSNEProjector(n_iter=500).fit(Z, callback=lambda it, pts: None, should_stop=lambda: True)
+    # an error in the child reaches the caller with its message
+    with pytest.raises(LatentExplorerError, match="unknown job"):
+        run_in_child("nonsense", {})
