@@ -166,9 +166,13 @@ def main() -> int:
               f"{100 * r['over']:5.1f}% {r['p99'] / max(base['p99'], 0.1):8.1f} {r['max'] / max(base['max'], 0.1):8.1f} "
               f"{r['load']:5.1f}" + ("  (timed out)" if r["timed_out"] else ""))
     worst = max(r["max"] for r in results.values())
-    print(f"worst stall {worst:.1f} ms (target < {TARGET_MS:.0f} ms): {'OK' if worst < TARGET_MS else 'OVER'}")
+    print(f"worst stall {worst:.1f} ms (target < {TARGET_MS:.0f} ms): {'OK' if worst < TARGET_MS else 'OVER'}", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # skip the interpreter's final garbage collection of Qt wrappers, which can abort
+    # (PySide6 "none_dealloc") after the results are printed
+    os._exit(code)

@@ -116,3 +116,18 @@ def test_export_lstm_decoder(tones, tmp_path, capsys):
     names = {p.name for p in (tmp_path / "x").iterdir()}
     assert {"last.decoder.onnx", "last.decoder.ts", "last.decoder.json"} <= names, names
     assert "max abs error" in capsys.readouterr().out
+
+
+def test_resume_set_train_epochs_wins_over_epochs(tones, tmp_path):
+    # compare passes --epochs to every run and PRESET:train.epochs=N to one: N must win, on a
+    # new run and on a resumed one alike
+    from trainer.setup import TrainOptions, load_or_resolve_config
+
+    run = tmp_path / "r"
+    _train(tones, run, "roche-shallow-ae", "--epochs", "5")
+    opts = TrainOptions(run_dir=run, resume=True, epochs=5, overrides=("train.epochs=1",))
+    cfg, resuming = load_or_resolve_config(opts)
+    assert resuming and cfg.train.epochs == 1
+    opts = TrainOptions(run_dir=tmp_path / "new", preset="roche-shallow-ae", data=str(tones), epochs=5,
+                        overrides=("train.epochs=1",), tiny=True)
+    assert load_or_resolve_config(opts)[0].train.epochs == 1

@@ -145,6 +145,8 @@ def _apply_resume_overrides(saved: RunConfig, opts: TrainOptions) -> RunConfig:
     # On resume only training keys may change (e.g. more epochs); the model and its
     # representation are fixed by the weights already trained.
     train = dataclasses.asdict(saved.train)
+    if opts.epochs is not None:  # before --set, so that train.epochs=N wins as on a new run
+        train["epochs"] = opts.epochs
     for text in opts.overrides:
         key, value = parse_override(text)
         space, _, name = key.partition(".")
@@ -157,8 +159,6 @@ def _apply_resume_overrides(saved: RunConfig, opts: TrainOptions) -> RunConfig:
             raise ConfigError(f"--set {key}: no training key {name!r}; valid: "
                               + ", ".join(f"train.{k}" for k in sorted(train) if k != "extra"))
         train[name] = value
-    if opts.epochs is not None:
-        train["epochs"] = opts.epochs
     if opts.seed is not None and opts.seed != saved.seed:
         raise ConfigError(f"this run was seeded with {saved.seed}; --seed cannot change on resume")
     data = str(Path(opts.data).resolve()) if opts.data else saved.data

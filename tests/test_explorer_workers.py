@@ -1,0 +1,45 @@
+"""explorer.workers.TaskRunner: partial results are coalesced so a fast task cannot flood the GUI."""
+
+from __future__ import annotations
+
+import threading
+
+from explorer.workers import TaskRunner
+
+
+def test_partials_are_coalesced_to_the_latest(qtbot):
+    runner = TaskRunner(partial_interval_ms=200)
+    seen: list[int] = []
+    results: list[str] = []
+    release = threading.Event()
+
+    def task(state):
+        for i in range(50):
+            state.partial(i)
+        release.wait(5.0)  # hold the result back until the coalesced partial is out
+        return "done"
+
+    runner.start("t", task, on_partial=seen.append, on_result=results.append)
+    # the first partial is shown at once, the other 49 collapse into the latest one
+    qtbot.waitUntil(lambda: seen[-1:] == [49], timeout=5000)
+    release.set()
+    qtbot.waitUntil(lambda: results == ["done"], timeout=5000)
+    # (a worker descheduled for 200 ms could let one more through on a loaded machine)
+    assert seen[0] == 0 and seen[-1] == 49 and len(seen) <= 3
+    runner.wait(2000)
+
+
+def test_a_result_supersedes_a_waiting_partial(qtbot):
+    runner = TaskRunner(partial_interval_ms=10_000)
+    seen: list[int] = []
+    results: list[str] = []
+
+    def task(state):
+        for i in range(5):
+            state.partial(i)
+        return "done"
+
+    runner.start("t", task, on_partial=seen.append, on_result=results.append)
+    qtbot.waitUntil(lambda: results == ["done"], timeout=5000)
+    assert seen == [0]  # partials 1-4 were waiting for the interval when the result came
+    runner.wait(2000)
