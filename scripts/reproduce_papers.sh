@@ -43,6 +43,7 @@ natsiou() {
     build notes "$WORK/notes-natsiou" --programs 0-119 --pitches 60
     "$LT" compare --data "$WORK/notes-natsiou" --tiny \
         --presets natsiou-baseline natsiou-avg-pool natsiou-no-pool natsiou-dense-2048 natsiou-no-dense \
+                  natsiou-dropout-ed natsiou-kr-l2-d natsiou-ar-l2-ed natsiou-sigmoid \
         --set model.channels=[8,16,32] --set rep.sample_rate=16000 --set rep.n_fft=1024 \
         --set rep.win_length=690 --set rep.n_mels=64 --set rep.hop_length=500 --set rep.n_frames=128 \
         --set train.batch_size=16 --epochs 40 --threads "$THREADS" --device cpu \

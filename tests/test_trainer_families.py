@@ -104,6 +104,9 @@ def test_compare_two_families_two_sizes_and_rerun_resumes(tones, tmp_path, capsy
     assert main(args) == 0
     again = json.loads((out / "comparison.json").read_text())
     assert again["results"]["roche-lstm-ae"]["3"]["run"]["steps"] == 2
+    # the training time is the run's own (from its events), not that of the quick second call
+    first_s = data["results"]["roche-lstm-ae"]["3"]["run"]["train_s"]
+    assert first_s > 0 and again["results"]["roche-lstm-ae"]["3"]["run"]["train_s"] >= first_s
     # a prefix that names no compared preset is refused before anything trains
     bad = [*args[:-2], "--set", "roche-vae:model.latent_dim=4"]
     assert main(bad) == 2

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         ev = evaluate_run(run_dir, cache_dir=args.cache_dir)
         summary = dict(ev["summary"])
-        summary["run"] = {"steps": ev["steps"], "train_s": round(t_train, 2),
+        summary["run"] = {"steps": ev["steps"], "train_s": round(training_seconds(run_dir, t_train), 2),
                           "eval_s": round(time.monotonic() - t0, 2), "n_test_clips": ev["n_clips"]}
         results.setdefault(name, {})[str(dim)] = summary
     keys = [str(d) for d in dims]
@@ -139,6 +139,22 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "comparison.md", text + "\n")
     print(text)
     return 0
+
+
+def training_seconds(run_dir: Path, fallback: float) -> float:
+    """The run's training time: the last ``finished`` event's ``duration_s``, which adds up the
+    time of every resumed part (``fallback`` when the run never finished)."""
+    from models.events import Finished, parse_event
+
+    path = run_dir / "events.jsonl"
+    best = None
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if '"finished"' in line:
+                ev = parse_event(line)
+                if isinstance(ev, Finished):
+                    best = ev.duration_s
+    return float(best) if best is not None else fallback
 
 
 def render_comparison(results: dict[str, dict[str, Any]], dims: list[str], *, metrics: list[str]) -> str:
