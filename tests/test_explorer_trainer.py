@@ -224,7 +224,7 @@ def test_real_run_hot_reload_stop_and_fine_tune(qtbot, window, tmp_path):
                      overrides=("train.log_every=4", "train.epochs=100000", "train.patience=0",
                                 # a gentle learning rate, as in fine-tuning: consecutive best
                                 # checkpoints differ by a little, which the stated bound is for
-                                "train.lr=1e-4"),
+                                "train.lr=2e-5"),
                      device="cpu", threads=1, cache_dir=str(tmp_path / "cache"))
     reloads = []
     panel.model_reloaded.connect(reloads.append)
@@ -279,7 +279,7 @@ def test_real_run_hot_reload_stop_and_fine_tune(qtbot, window, tmp_path):
     config = json.loads((Path(ft.run_dir) / "config.json").read_text())
     # fine-tuning proposes a tenth of the learning rate the loaded model was trained with
     lrs = [float(o.split("=", 1)[1]) for o in config["overrides"] if o.startswith("train.lr=")]
-    assert config["init_from"] == key and lrs == [pytest.approx(1e-5)]
+    assert config["init_from"] == key and lrs == [pytest.approx(2e-6)]
 
 
 @pytest.mark.gui

@@ -62,6 +62,9 @@ class _WaveVAEFields:
     classifier_activation: str = "relu"
     #: activation after every hidden convolution and the decoder's opening dense layer
     activation: str = "tanh"
+    #: channels of the bottleneck tensor ``(channels, n / 32)`` on both sides of the dense layers;
+    #: the tables have 1 (see the module docstring for why the CPU-size presets widen it)
+    bottleneck_channels: int = 1
     recon_weight: float = 1.0
     kl_weight: float = 1e-4
     class_weight: float = 1.01
@@ -77,8 +80,10 @@ class _WaveVAEFields:
                 f"{owner}: input_shape ({n},) does not fit the strides: {n_strided} stride-2 layers "
                 f"divide the length by {m}, so n_samples must be a multiple of {m} (e.g. {fit})"
             )
-        if self.latent_dim < 1 or self.n_classes < 0 or any(h < 1 for h in self.classifier_hidden):
-            raise ConfigError(f"{owner}: latent_dim and classifier widths must be positive, n_classes >= 0")
+        if (self.latent_dim < 1 or self.bottleneck_channels < 1 or self.n_classes < 0
+                or any(h < 1 for h in self.classifier_hidden)):
+            raise ConfigError(f"{owner}: latent_dim, bottleneck_channels and classifier widths must be positive, "
+                              "n_classes >= 0")
         for act in (self.activation, self.classifier_activation):
             if act not in ACTIVATIONS:
                 raise ConfigError(f"{owner}: unknown activation {act!r}; known: {', '.join(sorted(ACTIVATIONS))}")
@@ -129,8 +134,9 @@ class CCVAEConfig(_WaveVAEFields):
 class WaveformVAE(LatentModel):
     """Shared bottleneck, classifier and loss of the DC-VAE and CC-VAE.
 
-    Subclasses build ``self.enc_body`` (waveform ``[shape=(batch, 1, n)]`` to one channel
-    ``[shape=(batch, 1, n / 32)]``) and ``self.dec_body`` (the mirror), and set ``self.n_down``.
+    Subclasses build ``self.enc_body`` (waveform ``[shape=(batch, 1, n)]`` to the bottleneck
+    tensor ``[shape=(batch, bottleneck_channels, n / 32)]``) and ``self.dec_body`` (the mirror),
+    then call ``_build_bottleneck``.
     Items are waveforms ``[shape=(batch, n_samples)]``; the code is ``[shape=(batch, latent_dim)]``.
     """
 
@@ -140,9 +146,10 @@ class WaveformVAE(LatentModel):
     def _build_bottleneck(self, n_down: int) -> None:
         c = self.config
         self.n_bottleneck = c.input_shape[0] // 2 ** n_down
-        self.enc_mean = nn.Linear(self.n_bottleneck, c.latent_dim)
-        self.enc_logvar = nn.Linear(self.n_bottleneck, c.latent_dim)
-        self.dec_dense = nn.Linear(c.latent_dim, self.n_bottleneck)
+        flat = c.bottleneck_channels * self.n_bottleneck
+        self.enc_mean = nn.Linear(flat, c.latent_dim)
+        self.enc_logvar = nn.Linear(flat, c.latent_dim)
+        self.dec_dense = nn.Linear(c.latent_dim, flat)
         self.dec_act = make_activation(c.activation)
         self.classifier = (
             classifier(c.latent_dim, c.classifier_hidden, c.n_classes, c.classifier_activation)
@@ -164,7 +171,7 @@ class WaveformVAE(LatentModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z : torch.Tensor [shape=(batch, latent_dim)] -> waveform [shape=(batch, n_samples)]."""
-        h = self.dec_act(self.dec_dense(z)).unsqueeze(1)
+        h = self.dec_act(self.dec_dense(z)).view(len(z), self.config.bottleneck_channels, self.n_bottleneck)
         return self.dec_body(h).squeeze(1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> ModelOutput:
@@ -217,11 +224,12 @@ class DCVAE(WaveformVAE):
             SameConv1d(1, c.front_channels, c.front_kernel), make_activation(act),          # 1
             DilationBlock(c.front_channels, c.residual_channels, c.n_layers, **block),       # 2
             *_interleave(down, act),                                                          # 3:7
-            nn.Conv1d(c.down_channels, 1, 1),                                                 # 8
+            nn.Conv1d(c.down_channels, c.bottleneck_channels, 1),                             # 8
         )
-        up = [up_conv(1 if i == 0 else c.down_channels, c.down_channels, 2) for i in range(c.down_layers)]
+        bc = c.bottleneck_channels
+        up = [up_conv(bc if i == 0 else c.down_channels, c.down_channels, 2) for i in range(c.down_layers)]
         self.dec_body = nn.Sequential(
-            nn.Conv1d(1, 1, 1), make_activation(act),                                         # 11
+            nn.Conv1d(bc, bc, 1), make_activation(act),                                       # 11
             *_interleave(up, act),                                                            # 12:16
             nn.Conv1d(c.down_channels, c.residual_channels, 1), make_activation(act),        # 18
             DilationBlock(c.residual_channels, c.residual_channels, c.n_layers, **block),    # 19
@@ -251,11 +259,12 @@ class CCVAE(WaveformVAE):
         c = config
         ins = (1, *c.channels[:-1])
         down = [down_conv(i, o, k) for i, o, k in zip(ins, c.channels, c.kernels)]
-        self.enc_body = nn.Sequential(*_interleave(down, c.activation), nn.Conv1d(c.channels[-1], 1, 1))
+        bc = c.bottleneck_channels
+        self.enc_body = nn.Sequential(*_interleave(down, c.activation), nn.Conv1d(c.channels[-1], bc, 1))
         outs = tuple(reversed(c.channels))
-        up = [up_conv(i, o, k) for i, o, k in zip((1, *outs[:-1]), outs, reversed(c.kernels))]
+        up = [up_conv(i, o, k) for i, o, k in zip((bc, *outs[:-1]), outs, reversed(c.kernels))]
         self.dec_body = nn.Sequential(
-            nn.Conv1d(1, 1, 1), make_activation(c.activation),
+            nn.Conv1d(bc, bc, 1), make_activation(c.activation),
             *_interleave(up, c.activation),
             nn.Conv1d(c.channels[0], 1, 1),
         )
