@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from explorer import paths
 from explorer.audio_out import AudioOutput, RecordingSink
 from explorer.controller import KMEANS, Controller, Decoded, LoadedModel, load_model
+from explorer.field_names import field_display_name  # UI polish: human names for label fields
 from explorer.map_view import MapView
 from explorer.metrics_task import metrics_task
 from explorer.notifier import Notifier
@@ -70,13 +71,27 @@ class MainWindow(FilesMixin, QMainWindow):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.sound_panel, 1)
+        # UI polish: sound panel above, morph/gains below, split so either can take the room
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.right_splitter.setChildrenCollapsible(False)
+        self.right_splitter.addWidget(self.sound_panel)
+        rl.addWidget(self.right_splitter, 1)
         # --- issue 7: morph paths share a tab bar with the gains ---
         self.path_panel = PathPanel(self)
         self.tools_tabs = QTabWidget()
         self.tools_tabs.addTab(self.path_panel, "Morph")
         self.tools_tabs.addTab(self.gains_panel, "Latent gains")
-        rl.addWidget(self.tools_tabs)
+        # UI polish: the morph panel scrolls rather than forcing a tall window (1024x700 fits)
+        from PySide6.QtWidgets import QFrame, QScrollArea
+
+        tools_scroll = QScrollArea()
+        tools_scroll.setWidgetResizable(True)
+        tools_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        tools_scroll.setWidget(self.tools_tabs)
+        tools_scroll.setMinimumHeight(150)
+        self.right_splitter.addWidget(tools_scroll)
+        self.right_splitter.setStretchFactor(0, 3)
+        self.right_splitter.setStretchFactor(1, 2)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.map_view)
         self.splitter.addWidget(right)
@@ -98,6 +113,7 @@ class MainWindow(FilesMixin, QMainWindow):
         # --- end trainer panel ---
         self.resize(1280, 800)
         self.splitter.setSizes([780, 500])  # the map gets most of the room
+        self.right_splitter.setSizes([430, 370])  # UI polish: sound panel and morph panel share the height
 
     # --- construction -----------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None) -> QAction:  # noqa: ANN001
@@ -139,7 +155,9 @@ class MainWindow(FilesMixin, QMainWindow):
         tb.addAction(self.act_open_ckpt)
         tb.addSeparator()
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(220)
+        # UI polish: short names in the combo, the whole story in its tooltip (_sync_toolbar)
+        self.model_combo.setMinimumWidth(160)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_combo.setToolTip("Loaded models: the map shows the selected one")
         self.projection_combo = QComboBox()
         self.projection_combo.addItem("PCA", "pca")
@@ -186,6 +204,9 @@ class MainWindow(FilesMixin, QMainWindow):
         sb.addPermanentWidget(self.audio_label)
         self.progress.hide()
         self.cancel_btn.hide()
+        from explorer.status_line import StatusLine  # UI polish: "160 sounds · model · PCA" at rest
+
+        self.status_line = StatusLine(self, LONG_TASKS)
 
     def _connect(self) -> None:
         self.map_view.point_clicked.connect(self._on_map_point_clicked)
@@ -197,7 +218,7 @@ class MainWindow(FilesMixin, QMainWindow):
         self.gains_panel.gains_edited.connect(self._on_gains_edited)
         self.model_combo.activated.connect(self._on_model_combo_activated)
         self.projection_combo.activated.connect(lambda _i: self.set_projection(self.projection_combo.currentData()))
-        self.colour_combo.activated.connect(lambda _i: self.set_colour_field(self.colour_combo.currentText()))
+        self.colour_combo.activated.connect(lambda _i: self.set_colour_field(self.colour_combo.currentData()))
         self.mode_combo.activated.connect(lambda _i: self.set_point_mode(self.mode_combo.currentData()))
         self.runner.task_failed.connect(self._on_runner_task_failed)
         self.runner.task_started.connect(self._on_runner_changed)
@@ -369,6 +390,7 @@ class MainWindow(FilesMixin, QMainWindow):
 
     def set_colour_field(self, name: str) -> None:
         self.controller.set_colour_field(name)
+        self._sync_toolbar()  # UI polish: the combo follows a colour set from code (sessions, scripts)
         if name == KMEANS and self.controller.cluster_labels is None:
             self._start_kmeans()
         self.notifier.colours_changed.emit()
@@ -404,14 +426,19 @@ class MainWindow(FilesMixin, QMainWindow):
         for combo in (self.model_combo, self.colour_combo, self.projection_combo, self.mode_combo):
             combo.blockSignals(True)
         self.model_combo.clear()
-        for key, lm in c.models.items():
-            self.model_combo.addItem(lm.label, key)
+        for key, lm in c.models.items():  # UI polish: short name shown, details in the tooltip
+            self.model_combo.addItem(model_short_label(lm), key)
+            self.model_combo.setItemData(self.model_combo.count() - 1, model_tooltip(lm), Qt.ItemDataRole.ToolTipRole)
         if c.current_key:
             self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(c.current_key)))
+        if c.current is not None:
+            self.model_combo.setToolTip(model_tooltip(c.current))
         self.colour_combo.clear()
-        self.colour_combo.addItems(c.colour_fields())
+        for name in c.colour_fields():  # UI polish: human names, the real field as item data
+            self.colour_combo.addItem(field_display_name(name), name)
+            self.colour_combo.setItemData(self.colour_combo.count() - 1, f"label field: {name}", Qt.ItemDataRole.ToolTipRole)
         if c.colour_field:
-            self.colour_combo.setCurrentText(c.colour_field)
+            self.colour_combo.setCurrentIndex(max(0, self.colour_combo.findData(c.colour_field)))
         self.projection_combo.setCurrentIndex(self.projection_combo.findData(c.method))
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(c.point_mode))
         self.mode_combo.setEnabled(c.encoding is not None and c.encoding.layout != "whole")
@@ -463,8 +490,10 @@ class MainWindow(FilesMixin, QMainWindow):
         self.notifier.sound_decoded.emit()
         if play:
             self.play_decoded()
-        if d.original is not None:
-            self.runner.start("metrics", metrics_task(d, self.controller), on_result=self._on_metrics)
+        # UI polish: estimates get metrics too (MFCC-DTW deviation against the nearest class);
+        # the quick metrics arrive first as a partial result
+        self.runner.start("metrics", metrics_task(d, self.controller), on_result=self._on_metrics,
+                          on_partial=self._on_metrics)
 
     def _on_metrics(self, metrics: dict) -> None:
         if self.controller.decoded is not None:
@@ -553,6 +582,29 @@ class MainWindow(FilesMixin, QMainWindow):
             ckpts = [str(p.resolve()) for p in paths.demo_checkpoints()]
             self._pending_session = {"dataset": str(paths.DEMO_DATASET), "models": ckpts, "current_model": ckpts[0]}
             QTimer.singleShot(0, lambda: self.open_dataset(paths.DEMO_DATASET))
+
+
+def model_short_label(lm: LoadedModel) -> str:
+    """What the model combo shows: the checkpoint's name and model type (issue 6 polish)."""
+    ckpt = getattr(lm, "checkpoint", None)
+    name = Path(lm.key).stem if lm.key else lm.label
+    model_name = getattr(getattr(ckpt, "info", None), "model_name", None)
+    return f"{name} ({model_name})" if model_name else name
+
+
+def model_tooltip(lm: LoadedModel) -> str:
+    """Checkpoint path, preset, model, representation and sample rate of a loaded model."""
+    rep = lm.representation
+    info = getattr(getattr(lm, "checkpoint", None), "info", None)
+    lines = [lm.label, f"checkpoint: {lm.key}"]
+    preset = getattr(info, "preset", None)
+    if preset:
+        lines.append(f"preset: {preset}")
+    model_name = getattr(info, "model_name", None)
+    if model_name:
+        lines.append(f"model: {model_name}")
+    lines.append(f"representation: {getattr(rep, 'kind', '?')}, {getattr(rep, 'sample_rate', '?')} Hz")
+    return "\n".join(lines)
 
 
 def paths_hint() -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QToolTip, QVBoxLayout, QWidget
 
 from explorer.controller import Controller
+from explorer.field_names import field_display_name
+from explorer.label_layout import place_labels
 
 #: Tableau-like categorical colours, readable on the dark background
 PALETTE = [
@@ -23,6 +25,11 @@ PALETTE = [
 POINT_SIZE = 7
 HIT_RADIUS_PX = 7.0
 EMPTY_HINT = "Open a dataset… (Ctrl+O), or drop a folder of sounds here"
+CENTRE_PX = 12  # size of a class-centre cross
+CENTRE_LABEL_FILL = "#1e1f22c0"  # the map's background, mostly opaque: labels read over points
+#: text anchor of a centre label for each side place_labels picks (TextItem anchors, y down)
+LABEL_ANCHORS = {"above": (0.5, 1.0), "below": (0.5, 0.0), "right": (0.0, 0.5), "left": (1.0, 0.5)}
+LABEL_GAP_PX = 7.0
 
 
 def class_colours(classes: list[str]) -> dict[str, QColor]:
@@ -64,12 +71,26 @@ class MapView(QWidget):
         self.plot.getPlotItem().showGrid(x=False, y=False)
         self.vb = self.plot.getPlotItem().getViewBox()
         self.scatter = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE, pen=None, hoverable=False)
-        self.centres = pg.ScatterPlotItem(pxMode=True, size=18, symbol="+", pen=pg.mkPen("w", width=2), brush=None)
+        # thin crosses with a dark halo (a second, wider cross below) so they read over points
+        self.centres_halo = pg.ScatterPlotItem(pxMode=True, size=CENTRE_PX + 2, symbol="+",
+                                               pen=pg.mkPen("#1e1f22", width=4), brush=None)
+        self.centres = pg.ScatterPlotItem(pxMode=True, size=CENTRE_PX, symbol="+", pen=pg.mkPen("#ffffff", width=1.5),
+                                          brush=None)
         self.marker = pg.ScatterPlotItem(pxMode=True, size=16, pen=pg.mkPen("#ffffff", width=2), brush=None)
         self.hover = pg.ScatterPlotItem(pxMode=True, size=13, pen=pg.mkPen("#ffffffa0", width=1.5), brush=None)
-        for item in (self.scatter, self.centres, self.hover, self.marker):
+        for item in (self.scatter, self.centres_halo, self.centres, self.hover, self.marker):
             self.plot.addItem(item)
-        self._centre_labels: list[pg.TextItem] = []
+        self._centre_labels: dict[str, pg.TextItem] = {}
+        self._centre_pos: dict[str, np.ndarray] = {}
+        self._label_font = QFont()
+        self._label_font.setPointSizeF(max(7.0, self._label_font.pointSizeF() - 1))
+        # labels are re-placed when the zoom changes (their pixel overlaps do), batched
+        self._label_timer = QTimer(self)
+        self._label_timer.setSingleShot(True)
+        self._label_timer.setInterval(40)
+        self._label_timer.timeout.connect(self._layout_centre_labels)
+        self.vb.sigRangeChanged.connect(lambda *_: self._label_timer.start())
+        self.vb.sigResized.connect(lambda *_: self._label_timer.start())
         self._brushes: dict[str, pg.QtGui.QBrush] = {}
         self._point_brushes = np.array([], dtype=object)
 
@@ -92,7 +113,7 @@ class MapView(QWidget):
 
         self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self._hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._on_scene_moved)
-        self._hover_index: int | None = None
+        self._hover_index: int | str | None = None
 
     # --- drawing ----------------------------------------------------------------------------------
     def resizeEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt override
@@ -111,6 +132,7 @@ class MapView(QWidget):
         if len(pts) == 0 or c.dataset is None:
             self.scatter.setData(pos=np.zeros((0, 2)))
             self.centres.setData(pos=np.zeros((0, 2)))
+            self.centres_halo.setData(pos=np.zeros((0, 2)))
             self._clear_centre_labels()
             self.legend.clear()
             self.marker.setData(pos=np.zeros((0, 2)))
@@ -150,28 +172,81 @@ class MapView(QWidget):
         self.scatter.setData(pos=pts[visible], brush=self._point_brushes[visible], size=POINT_SIZE, pen=None)
 
     def _clear_centre_labels(self) -> None:
-        for t in self._centre_labels:
+        for t in self._centre_labels.values():
             self.plot.removeItem(t)
         self._centre_labels.clear()
+        self._centre_pos = {}
 
     def _draw_centres(self) -> None:
         centres = self.controller.class_centres_2d()
-        self._clear_centre_labels()
         if not centres or len(centres) > 24:
+            self._clear_centre_labels()
             self.centres.setData(pos=np.zeros((0, 2)))
+            self.centres_halo.setData(pos=np.zeros((0, 2)))
             return
         pos = np.array(list(centres.values()))
+        self.centres_halo.setData(pos=pos)
         self.centres.setData(pos=pos)
-        for name, p in centres.items():
-            t = pg.TextItem(name, color="#eeeeee", anchor=(0.5, 1.3))
-            t.setPos(float(p[0]), float(p[1]))
-            self.plot.addItem(t)
-            self._centre_labels.append(t)
+        for name in [n for n in self._centre_labels if n not in centres]:
+            self.plot.removeItem(self._centre_labels.pop(name))
+        for name in centres:  # text items are reused: a t-SNE animation moves them every frame
+            if name not in self._centre_labels:
+                t = pg.TextItem(name, color="#f0f0f0", fill=pg.mkBrush(CENTRE_LABEL_FILL))
+                t.setFont(self._label_font)
+                t.setZValue(26.5)  # over a morph path's line (names stay readable), under its handles
+                self.plot.addItem(t)
+                self._centre_labels[name] = t
+        self._centre_pos = centres
+        self._layout_centre_labels()
+
+    def _layout_centre_labels(self) -> None:
+        """Put each centre's label where it overlaps no other (bigger classes first); hide the rest."""
+        centres = self._centre_pos
+        if not centres:
+            return
+        names = list(centres)
+        sx, sy = (max(abs(float(v)), 1e-300) for v in self.vb.viewPixelSize())
+        xy = np.array([centres[n] for n in names], dtype=float)
+        anchors = np.c_[xy[:, 0] / sx, xy[:, 1] / sy]
+        sizes = np.array([[self._centre_labels[n].textItem.boundingRect().width(),
+                           self._centre_labels[n].textItem.boundingRect().height()] for n in names])
+        counts = self._class_counts()
+        sides = place_labels(anchors, sizes, np.array([counts.get(n, 0) for n in names]),
+                             gap=LABEL_GAP_PX, marker=CENTRE_PX / 2)
+        for n, (x, y), side in zip(names, xy, sides):
+            t = self._centre_labels[n]
+            t.setVisible(side is not None)
+            if side is None:
+                continue
+            dx = {"right": LABEL_GAP_PX, "left": -LABEL_GAP_PX}.get(side, 0.0) * sx
+            dy = {"above": LABEL_GAP_PX, "below": -LABEL_GAP_PX}.get(side, 0.0) * sy
+            t.setAnchor(LABEL_ANCHORS[side])
+            t.setPos(float(x + dx), float(y + dy))
+
+    def _class_counts(self) -> dict[str, int]:
+        names, counts = np.unique(self.controller.point_labels(), return_counts=True)
+        return {str(n): int(k) for n, k in zip(names, counts)}
+
+    def centre_label_visible(self, name: str) -> bool:
+        t = self._centre_labels.get(name)
+        return t is not None and t.isVisible()
+
+    def centre_under(self, x: float, y: float, *, radius_px: float = CENTRE_PX / 2 + 3) -> str | None:
+        """The class centre within ``radius_px`` screen pixels of data point ``(x, y)``, or None."""
+        if not self._centre_pos:
+            return None
+        sx, sy = (max(abs(float(v)), 1e-300) for v in self.vb.viewPixelSize())
+        names = list(self._centre_pos)
+        xy = np.array([self._centre_pos[n] for n in names], dtype=float)
+        d = np.hypot((xy[:, 0] - x) / sx, (xy[:, 1] - y) / sy)
+        k = int(np.argmin(d))
+        return names[k] if d[k] <= radius_px else None
 
     def _rebuild_legend(self, classes: list[str], colours: dict[str, QColor]) -> None:
         self.legend.blockSignals(True)
         self.legend.clear()
-        self.legend_title.setText(self.controller.colour_field or "")
+        self.legend_title.setText(field_display_name(self.controller.colour_field or ""))
+        self.legend_title.setToolTip(f"label field: {self.controller.colour_field}" if self.controller.colour_field else "")
         for name in classes:
             item = QListWidgetItem(name)
             pm = QPixmap(12, 12)
@@ -218,12 +293,19 @@ class MapView(QWidget):
             return
         p = self.vb.mapSceneToView(pos)
         i = self.controller.hit_test(p.x(), p.y(), pixel_size=self.vb.viewPixelSize(), radius_px=HIT_RADIUS_PX)
-        if i == self._hover_index:
+        centre = self.centre_under(p.x(), p.y()) if i is None else None
+        key = i if centre is None else f"centre:{centre}"
+        if key == self._hover_index:
             return
-        self._hover_index = i
+        self._hover_index = key
         if i is None:
             self.hover.setData(pos=np.zeros((0, 2)))
-            QToolTip.hideText()
+            if centre is None:
+                QToolTip.hideText()
+            else:  # the name of a centre, also one whose label was hidden to avoid an overlap
+                n = self._class_counts().get(centre, 0)
+                global_pos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(pos))
+                QToolTip.showText(global_pos, f"centre of {centre} ({n} sounds)", self.plot)
             return
         self.hover.setData(pos=self.controller.points[[i]])
         global_pos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(pos))

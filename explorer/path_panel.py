@@ -30,13 +30,19 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.path_book import PathBook
-from explorer.path_tool import PathTool
+from explorer.path_tool import PATH_COLOUR, PLACED_COLOUR, WAYPOINT_COLOUR, PathTool
 from models import morph
 from models.export_audio import ExportOptions, export_stem, finish_signals, write_export
 from models.errors import ConfigError
 from models.morph import MorphParams
 
 PLAYHEAD_MS = 30
+#: what the two lines on the map mean (colours from the map's pens)
+LEGEND_HTML = (
+    f'<span style="color:{PATH_COLOUR}; font-weight:bold;">━━</span>'
+    f'<span style="color:{WAYPOINT_COLOUR};">●</span> your path, its waypoints and steps'
+    f'&nbsp;&nbsp; <span style="color:{PLACED_COLOUR}; font-weight:bold;">╍╍◆</span> where the steps really land'
+)
 #: silence between steps when they are played as a sequence, as a fraction of a step
 SEQUENCE_GAP = 0.25
 
@@ -127,6 +133,12 @@ class PathPanel(QWidget):
         self.drag = DragSource(self.drag_file)
         self.info = QLabel("No path yet: switch on path mode and click or draw on the map")
         self.info.setWordWrap(True)
+        self.legend = QLabel(LEGEND_HTML)
+        self.legend.setWordWrap(True)
+        # the map's dark background, so the swatches look as the lines do on the map
+        self.legend.setStyleSheet("background: #1e1f22; color: #e8e8e8; padding: 4px; border-radius: 3px;")
+        self.legend.setToolTip("The decoded steps are placed back on the map (PCA / t-SNE transform): "
+                               "when they stray from your path, the model does not sound like the map suggests there")
         self.steps_list = QListWidget()
         self.steps_list.setMaximumHeight(80)
         self.steps_list.setToolTip("Double-click a step to hear it and see it in the sound panel")
@@ -154,6 +166,7 @@ class PathPanel(QWidget):
             buttons.addWidget(b)
         lay.addLayout(buttons)
         lay.addWidget(self.drag)
+        lay.addWidget(self.legend)
         lay.addWidget(self.info)
         lay.addWidget(self.steps_list)
         outer = QVBoxLayout(self)
@@ -206,8 +219,7 @@ class PathPanel(QWidget):
         if has:
             for k in range(len(r.steps)):
                 self.steps_list.addItem(f"step {k + 1}")
-            self.info.setText(f"{len(r.steps)} steps of {r.step_samples / r.sr:.2f} s; morph {len(r.morph) / r.sr:.2f} s. "
-                              "Red diamonds: where the decoded steps really land on the map.")
+            self.info.setText(f"{len(r.steps)} steps of {r.step_samples / r.sr:.2f} s; morph {len(r.morph) / r.sr:.2f} s.")
         elif p is not None and len(p.waypoints) < 2:
             self.info.setText("Add another waypoint: click a point, a class centre (+) or empty space")
         self.tool.redraw()
@@ -373,8 +385,15 @@ class PathPanel(QWidget):
         s = Sound(y=y, sr=r.sr, title=f"{self.book.path.title()} step {k + 1}/{len(r.steps)}", estimated=True,
                   spectrogram=display_spectrogram(y, r.sr))
         s.morph_step = (r.codes[k], r.template)
-        self.w.controller.set_decoded(Decoded(None, s))
+        d = Decoded(None, s)
+        self.w.controller.set_decoded(d)
         self.w.notifier.sound_decoded.emit()
+        # its MFCC-DTW deviation against the class nearest to where the step really lands
+        from explorer.metrics_task import metrics_task
+
+        where = r.placed[k] if r.placed is not None else r.xy[k]
+        self.w.runner.start("metrics", metrics_task(d, self.w.controller, xy=where),
+                            on_result=self.w._on_metrics, on_partial=self.w._on_metrics)
         self.stop()
         self.w.audio.play(y, r.sr)
         self.tool.show_playhead(r.xy[k])

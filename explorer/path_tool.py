@@ -25,11 +25,22 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from explorer.path_book import PathBook
 from models import morph
 
-PATH_PEN = pg.mkPen("#ffffff", width=2.5)
+# Two lines the eye must tell apart over hundreds of coloured points on a dark map: the path the
+# user drew (thick, light, solid, round handles) and where its decoded steps really land (dashed,
+# another hue, diamonds). Each gets a dark halo drawn beneath it, so it reads over any point.
+#: colours, also used by the panel's legend
+PATH_COLOUR = "#f4f1e8"
+WAYPOINT_COLOUR = "#ffd166"
+PLACED_COLOUR = "#ff5fa2"
+HALO = "#14151a"
+PATH_PEN = pg.mkPen(PATH_COLOUR, width=4)
+PATH_HALO_PEN = pg.mkPen(HALO + "c0", width=8)
 OTHER_PEN = pg.mkPen("#ffffff60", width=1.5, style=Qt.PenStyle.DashLine)
-DRAW_PEN = pg.mkPen("#ffd166", width=2)
-PLACED_BRUSH = pg.mkBrush("#ff4d6d")
-LINK_PEN = pg.mkPen("#ff4d6d90", width=1)
+DRAW_PEN = pg.mkPen(WAYPOINT_COLOUR, width=3)
+PLACED_PEN = pg.mkPen(PLACED_COLOUR, width=2.5, style=Qt.PenStyle.DashLine)
+PLACED_HALO_PEN = pg.mkPen(HALO + "a0", width=5.5)
+PLACED_BRUSH = pg.mkBrush(PLACED_COLOUR)
+LINK_PEN = pg.mkPen(PLACED_COLOUR + "38", width=1, style=Qt.PenStyle.DotLine)
 WAYPOINT_PX = 10.0  # grab radius of a waypoint, pixels
 DRAG_START_PX = 5.0
 
@@ -68,17 +79,25 @@ class PathTool(QObject):
         self._drag_wp: int | None = None
         plot = map_view.plot
         self.others = pg.PlotDataItem(pen=OTHER_PEN, connect="finite")
+        self.line_halo = pg.PlotDataItem(pen=PATH_HALO_PEN)
         self.line = pg.PlotDataItem(pen=PATH_PEN)
-        self.waypoints = pg.ScatterPlotItem(pxMode=True, size=13, symbol="s", pen=pg.mkPen("w", width=1.5),
-                                            brush=pg.mkBrush("#ffd166"))
-        self.steps = pg.ScatterPlotItem(pxMode=True, size=6, pen=None, brush=pg.mkBrush("#ffffffc0"))
+        self.waypoints = pg.ScatterPlotItem(pxMode=True, size=15, symbol="o", pen=pg.mkPen(HALO, width=2.5),
+                                            brush=pg.mkBrush(WAYPOINT_COLOUR))
+        # dark ticks on the light line: they read as marks along it, not as map points
+        self.steps = pg.ScatterPlotItem(pxMode=True, size=7, symbol="o", pen=pg.mkPen(PATH_COLOUR, width=1.5),
+                                        brush=pg.mkBrush(HALO))
         self.links = pg.PlotDataItem(pen=LINK_PEN, connect="pairs")
-        self.placed = pg.ScatterPlotItem(pxMode=True, size=9, symbol="d", pen=pg.mkPen("#1e1f22", width=1),
+        self.placed_halo = pg.PlotDataItem(pen=PLACED_HALO_PEN)
+        self.placed_line = pg.PlotDataItem(pen=PLACED_PEN)
+        self.placed = pg.ScatterPlotItem(pxMode=True, size=11, symbol="d", pen=pg.mkPen(HALO, width=1.5),
                                          brush=PLACED_BRUSH)
         self.drawing = pg.PlotDataItem(pen=DRAW_PEN)
-        self.playhead = pg.ScatterPlotItem(pxMode=True, size=20, symbol="o", pen=pg.mkPen("#00e5ff", width=3), brush=None)
-        for item in (self.others, self.links, self.line, self.steps, self.placed, self.waypoints, self.drawing, self.playhead):
-            item.setZValue(20)
+        self.playhead = pg.ScatterPlotItem(pxMode=True, size=22, symbol="o", pen=pg.mkPen("#00e5ff", width=3), brush=None)
+        # bottom to top: where the steps land under the drawn path, whose handles stay on top to grab
+        layers = (self.others, self.links, self.placed_halo, self.placed_line, self.placed, self.line_halo,
+                  self.line, self.steps, self.waypoints, self.drawing, self.playhead)
+        for z, item in enumerate(layers):
+            item.setZValue(20 + z)
             plot.addItem(item)
         plot.viewport().installEventFilter(self)
 
@@ -112,26 +131,40 @@ class PathTool(QObject):
         else:
             self.others.setData([], [])
         if current is None or current.model_key not in (None, book.c.current_key):
-            for item in (self.line, self.links):
+            for item in (self.line, self.line_halo, self.links, self.placed_line, self.placed_halo):
                 item.setData([], [])
             for item in (self.waypoints, self.steps, self.placed):
                 item.setData(pos=np.zeros((0, 2)))
             return
-        xy = current.xy
-        self.line.setData(xy[:, 0], xy[:, 1])
-        self.waypoints.setData(pos=xy)
+        self._draw_line(current.xy)
         r = book.render_of(current)
         if r is None:
             self.steps.setData(pos=np.zeros((0, 2)))
-            self.placed.setData(pos=np.zeros((0, 2)))
-            self.links.setData([], [])
+            self._draw_placed(None, None)
             return
         self.steps.setData(pos=r.xy)
-        if r.placed is not None:
-            self.placed.setData(pos=r.placed)
-            pairs = np.empty((2 * len(r.xy), 2))
-            pairs[0::2], pairs[1::2] = r.xy, r.placed
-            self.links.setData(pairs[:, 0], pairs[:, 1], connect="pairs")
+        self._draw_placed(r.xy, r.placed)
+
+    def _draw_line(self, xy: np.ndarray) -> None:
+        """The user's path through its waypoints [shape=(n, 2)]."""
+        for item in (self.line_halo, self.line):
+            item.setData(xy[:, 0], xy[:, 1])
+        self.waypoints.setData(pos=xy)
+
+    def _draw_placed(self, xy: np.ndarray | None, placed: np.ndarray | None) -> None:
+        """Where the decoded steps land [shape=(n_steps, 2)], joined in step order, with faint
+        connectors to the steps on the drawn path they came from."""
+        if placed is None or xy is None or len(placed) == 0:
+            for item in (self.placed_line, self.placed_halo, self.links):
+                item.setData([], [])
+            self.placed.setData(pos=np.zeros((0, 2)))
+            return
+        for item in (self.placed_halo, self.placed_line):
+            item.setData(placed[:, 0], placed[:, 1])
+        self.placed.setData(pos=placed)
+        pairs = np.empty((2 * len(xy), 2))
+        pairs[0::2], pairs[1::2] = xy, placed
+        self.links.setData(pairs[:, 0], pairs[:, 1], connect="pairs")
 
     def show_playhead(self, xy: np.ndarray | None) -> None:
         self.playhead.setData(pos=np.zeros((0, 2)) if xy is None else np.asarray(xy, dtype=float).reshape(1, 2))
@@ -166,8 +199,7 @@ class PathTool(QObject):
                 path = self.book.path
                 xy = path.xy.copy()
                 xy[self._drag_wp] = self._data(ev.position())
-                self.line.setData(xy[:, 0], xy[:, 1])
-                self.waypoints.setData(pos=xy)
+                self._draw_line(xy)
             elif len(self._stroke) > 1 or np.hypot(d.x(), d.y()) >= DRAG_START_PX:
                 self._stroke.append(self._data(ev.position()))
                 s = np.array(self._stroke)

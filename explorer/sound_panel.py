@@ -28,6 +28,18 @@ from explorer.controller import N_BANDS, Decoded
 ORIGINAL_PEN = pg.mkPen("#9aa0a6", width=1)
 DECODED_PEN = pg.mkPen("#f28e2b", width=1)
 ESTIMATE_TEXT = "Estimated from map position: no original sound here"
+STEP_TEXT = "A step of a morph path: no original sound"
+ROW_PX = 20
+#: what a metric means, shown on hover (keys are prefixes of the table's metric names)
+METRIC_HELP = {
+    "RMSE": "root-mean-square difference of the [0, 1]-scaled dB spectrograms (0: identical)",
+    "SSIM": "structural similarity of the spectrograms (1: identical)",
+    "spectral convergence": "‖S − Ŝ‖ / ‖S‖ on linear STFT magnitudes (0: identical)",
+    "harmonic": "spectral peaks of the decoding that match the original's within 3 % (Natsiou)",
+    "MFCC-DTW": "(DTW to the decoding − mean DTW to class mates) / their std, on MFCCs (Lionello 5.1). "
+                "Negative: the decoding is closer to the original than its class mates are. "
+                "For an estimate: the class mean, with the estimate in the centre's place.",
+}
 
 
 class SoundPanel(QWidget):
@@ -47,7 +59,7 @@ class SoundPanel(QWidget):
         self.estimate_label.setVisible(False)
 
         self.wave = pg.PlotWidget(background="#1e1f22")
-        self.wave.setMinimumHeight(90)
+        self.wave.setMinimumHeight(60)
         self.wave.setMouseEnabled(x=True, y=False)
         self.wave.getPlotItem().getAxis("left").setStyle(showValues=False)
         self.wave.setLabel("bottom", "time", units="s")
@@ -62,8 +74,8 @@ class SoundPanel(QWidget):
         self.metrics.verticalHeader().setVisible(False)
         self.metrics.horizontalHeader().setStretchLastSection(True)
         self.metrics.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.metrics.setMaximumHeight(130)
-        self.metrics.verticalHeader().setDefaultSectionSize(20)
+        self.metrics.verticalHeader().setDefaultSectionSize(ROW_PX)
+        self.metrics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.metrics.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
 
         self.play_dec = QPushButton("▶ Decoded (Space)")
@@ -90,7 +102,7 @@ class SoundPanel(QWidget):
 
     def _spec_plot(self, title: str) -> tuple[pg.PlotWidget, pg.ImageItem]:
         w = pg.PlotWidget(background="#1e1f22", title=title)
-        w.setMinimumHeight(110)
+        w.setMinimumHeight(70)
         w.setMouseEnabled(x=False, y=False)
         w.hideAxis("left")
         w.hideAxis("bottom")
@@ -113,6 +125,8 @@ class SoundPanel(QWidget):
             return
         self.title.setText(d.decoded.title)
         self.estimate_label.setVisible(d.decoded.estimated)
+        is_step = getattr(d.decoded, "morph_step", None) is not None
+        self.estimate_label.setText(STEP_TEXT if is_step else ESTIMATE_TEXT)
         self.play_dec.setEnabled(True)
         self.play_orig.setEnabled(d.original is not None)
         self._show(d.decoded, self.wave_dec, self.img_dec)
@@ -137,8 +151,15 @@ class SoundPanel(QWidget):
     def set_metrics(self, metrics: dict[str, float]) -> None:
         self.metrics.setRowCount(len(metrics))
         for r, (k, v) in enumerate(metrics.items()):
-            self.metrics.setItem(r, 0, QTableWidgetItem(k))
-            self.metrics.setItem(r, 1, QTableWidgetItem(f"{v:.4g}" if isinstance(v, float) else str(v)))
+            name, value = QTableWidgetItem(k), QTableWidgetItem(f"{v:.4g}" if isinstance(v, float) else str(v))
+            tip = next((h for p, h in METRIC_HELP.items() if k.startswith(p)), "")
+            name.setToolTip(tip)
+            value.setToolTip(tip)
+            self.metrics.setItem(r, 0, name)
+            self.metrics.setItem(r, 1, value)
+        # as tall as its rows (at least two): no scrolling inside a panel for seven numbers
+        header = self.metrics.horizontalHeader().sizeHint().height()
+        self.metrics.setFixedHeight(header + ROW_PX * max(2, len(metrics)) + 2 * self.metrics.frameWidth() + 2)
 
 
 class GainsPanel(QGroupBox):

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="dst", default=None, help="class the path ends at")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--select", type=int, default=None, help="select (decode) this map point")
+    p.add_argument("--step", type=int, default=None, help="with --path: show this morph step (from 1) in the sound panel")
     p.add_argument("--size", default="1440x900", help="window size WxH")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each stage")
     return p
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         w.tools_tabs.setCurrentWidget(panel)
         wait(lambda: book.render_of(book.path) is not None and idle(), "the morph")
         w.map_view.vb.autoRange(padding=0.05)  # the path and its placed-back steps in view
+        if args.step is not None:
+            panel.select_step(args.step - 1)
+            wait(idle, "the step")
     if args.select is not None:
         c.select_point(args.select)
         w.notifier.selection_changed.emit()

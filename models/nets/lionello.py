@@ -22,6 +22,12 @@ numerically safe parameterisation of the same thing), a dense layer ``latent -> 
 decoder (the tables list the reparameterisation "add" and then a 1x1 transposed convolution, so
 some projection from 20 values back to the bottleneck's length must be there), and the
 sub-layers of the dilation block are causal and gated as in WaveNet (see ``DilationBlock``).
+``bottleneck_channels`` (default 1, the tables) widens the tensor on both sides of the dense
+layers to ``(channels, n / 32)``: with one channel every 32-sample stretch of the decoder's output
+depends on ~4 scalars, which a CPU-size decoder cannot turn into speech (it stayed at the error
+of silence even on one batch of 8 clips); the authors' code gets its capacity from a 4096 x 4096
+dense output layer the tables omit, too large for a CPU-size model, so the small CC-VAE preset
+widens the bottleneck instead.
 The paper's alternating updates (the VAE terms at learning rate 5e-4, the classification term at
 1e-3) are the trainer's business: ``loss`` returns every term by name.
 """

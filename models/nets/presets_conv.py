@@ -16,9 +16,11 @@ with one channel it cannot even overfit 8 spoken digits (each 32-sample stretch 
 a function of ~4 scalars; the authors' code adds a 4096 x 4096 output layer the tables do not
 list); with 16 it does (recon MSE 0.2-0.35 x the clips' variance in 200 Adam steps against 0.95).
 The small DC-VAE keeps the tables' one-channel path: widening it did not help in our CPU tests
-(its posterior collapsed either way). Small presets train at learning rate 2e-3. Training follows section 3.1: Adam, learning rate 5e-4 for the VAE terms and
-1e-3 for the classification term, alternating; 117 epochs (the digits run). The batch size is not
-given: 32.
+(its posterior collapsed either way). Small presets train at learning rate 2e-3. Otherwise
+training follows section 3.1: Adam, learning rate 5e-4 for the VAE terms and 1e-3 for the
+classification term, alternating (``lr_classifier`` and ``alternating`` are kept in the preset;
+the trainer does not implement them yet and sums the terms in one Adam step); 117 epochs (the
+digits run). The batch size is not given: 32.
 """
 
 from __future__ import annotations
