@@ -46,13 +46,15 @@ def sound_metrics(original: Any, decoded: Any) -> dict[str, float]:
     if min(a01.shape) >= 3:
         out["SSIM (spectrogram)"] = float(ssim(a01, b01))
     m = min(len(original.y), len(decoded.y))
-    if m >= 2048:
+    if m >= 256:
         import librosa
 
         # on linear magnitudes, as the metric is defined (docs/metrics.md); one STFT each: cheap
-        mag = [np.abs(librosa.stft(np.asarray(y[:m], np.float32), n_fft=2048, hop_length=512))
+        n_fft = min(2048, 2 ** int(np.log2(m)))
+        mag = [np.abs(librosa.stft(np.asarray(y[:m], np.float32), n_fft=n_fft, hop_length=n_fft // 4))
                for y in (original.y, decoded.y)]
         out["spectral convergence"] = float(spectral_convergence(*mag))
+    if m >= 2048:
         h = harmonic_prf_audio(original.y[:m], decoded.y[:m], sr=original.sr)
         out["harmonic precision"] = float(h.precision)
         out["harmonic recall"] = float(h.recall)

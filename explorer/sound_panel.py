@@ -72,8 +72,12 @@ class SoundPanel(QWidget):
         self.metrics = QTableWidget(0, 2)
         self.metrics.setHorizontalHeaderLabels(["metric", "value"])
         self.metrics.verticalHeader().setVisible(False)
-        self.metrics.horizontalHeader().setStretchLastSection(True)
-        self.metrics.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        # the names take what the numbers leave, elided in a narrow window (full name on hover)
+        self.metrics.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.metrics.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.metrics.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.metrics.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.metrics.setWordWrap(False)
         self.metrics.verticalHeader().setDefaultSectionSize(ROW_PX)
         self.metrics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.metrics.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -136,7 +140,7 @@ class SoundPanel(QWidget):
         else:
             self.wave_orig.setData([], [])
             self.img_orig.clear()
-            self.spec_orig.setTitle("original: none (estimated sound)")
+            self.spec_orig.setTitle("no original")
         self.set_metrics(d.metrics)
 
     @staticmethod
@@ -153,8 +157,8 @@ class SoundPanel(QWidget):
         for r, (k, v) in enumerate(metrics.items()):
             name, value = QTableWidgetItem(k), QTableWidgetItem(f"{v:.4g}" if isinstance(v, float) else str(v))
             tip = next((h for p, h in METRIC_HELP.items() if k.startswith(p)), "")
-            name.setToolTip(tip)
-            value.setToolTip(tip)
+            name.setToolTip(f"{k}\n{tip}" if tip else k)
+            value.setToolTip(f"{k}\n{tip}" if tip else k)
             self.metrics.setItem(r, 0, name)
             self.metrics.setItem(r, 1, value)
         # as tall as its rows (at least two): no scrolling inside a panel for seven numbers

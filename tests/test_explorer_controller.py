@@ -176,3 +176,66 @@ def test_real_preset_through_a_checkpoint(preset, dataset, tmp_path):
     c.select_position(*c.points[:2].mean(0))
     est = c.decode_task()(FakeState())
     assert est.decoded.estimated and len(est.decoded.y) == N_SAMPLES
+
+
+# --- the sound panel's class metric, label placement, field names (UI polish) ----------------------
+def test_metrics_task_scores_mfcc_dtw_deviation_in_its_class(ctl, dataset):
+    from explorer.metrics_task import DTW_PREFIX, class_cache, metrics_task
+    from models.metrics.mfcc_dtw import ClassDTW, mfcc
+
+    ctl.select_point(2)
+    d = ctl.decode_task()(FakeState())
+    state = FakeState()
+    out = metrics_task(d, ctl)(state)
+    clip = int(ctl.point_clip[2])
+    label = str(dataset.labels("label")[clip])
+    key = f"{DTW_PREFIX} vs {label} (6 sounds)"
+    assert key in out and np.isfinite(out[key])
+    # the quick metrics went out first, without the class deviation
+    assert state.partials and "RMSE (spectrogram)" in state.partials[0] and key not in state.partials[0]
+    assert "spectral convergence" in out and 0.0 <= out["spectral convergence"] < 2.0
+    # by hand: Lionello's deviation with the decoded sound in the centre's place
+    members = [i for i, v in enumerate(dataset.labels("label")) if str(v) == label]
+    by_hand = ClassDTW([mfcc(dataset.load(i, sr=SR), sr=SR) for i in members])
+    expected = by_hand.deviation(members.index(clip), mfcc(d.decoded.y, sr=SR))
+    assert out[key] == pytest.approx(expected, rel=1e-6)
+    # the class is computed once: another member of the same class reuses it
+    builds = class_cache(ctl).builds
+    other = next(i for i, c in enumerate(ctl.point_clip) if int(c) in members and int(c) != clip)
+    ctl.select_point(other)
+    out2 = metrics_task(ctl.decode_task()(FakeState()), ctl)(FakeState())
+    assert key in out2 and class_cache(ctl).builds == builds
+
+
+def test_metrics_task_scores_an_estimate_against_the_nearest_class(ctl, dataset):
+    from explorer.metrics_task import DTW_PREFIX, metrics_task
+
+    centres = ctl.class_centres_2d()
+    label, xy = next(iter(centres.items()))
+    ctl.select_position(*xy)
+    d = ctl.decode_task()(FakeState())
+    out = metrics_task(d, ctl)(FakeState())
+    key = f"{DTW_PREFIX} vs nearest class {label} (6 sounds)"
+    assert list(out) == [key] and np.isfinite(out[key])
+
+
+def test_centre_labels_do_not_overlap():
+    from explorer.label_layout import place_labels
+
+    # two centres on one spot: the bigger class keeps "above", the other moves
+    sides = place_labels(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[40.0, 14.0]] * 2), np.array([5, 9]))
+    assert sides[1] == "above" and sides[0] in ("below", "right", "left")
+    # a crowd on one spot: four sides, the rest hidden; far-apart labels all stay above
+    crowd = place_labels(np.zeros((6, 2)), np.tile([20.0, 10.0], (6, 1)), np.arange(6))
+    assert sorted(s for s in crowd if s) == ["above", "below", "left", "right"] and crowd.count(None) == 2
+    apart = place_labels(np.array([[0.0, 0.0], [500.0, 0.0]]), np.full((2, 2), 20.0), np.ones(2))
+    assert apart == ["above", "above"]
+
+
+def test_field_display_names():
+    from explorer.field_names import field_display_name
+
+    assert field_display_name("instrument_family_str") == "instrument family"
+    assert field_display_name("instrument_source_str") == "instrument source"
+    assert field_display_name("digit") == "digit"
+    assert field_display_name("room_size_str") == "room size"

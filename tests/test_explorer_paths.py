@@ -132,6 +132,13 @@ def test_drawn_path_decodes_n_steps_ending_on_its_end_points(qtbot, window):
     assert len(panel.tool.placed.data) == 7 and np.allclose(
         np.c_[panel.tool.placed.data["x"], panel.tool.placed.data["y"]], r.placed)
     assert len(panel.tool.steps.data) == 7
+    # "where the path really goes": one dashed line through the placed steps in step order, and
+    # the user's path as a line through its waypoints, both drawn
+    line = panel.tool.placed_line.getData()
+    assert np.allclose(np.c_[line[0], line[1]], r.placed)
+    drawn = panel.tool.line.getData()
+    assert np.allclose(np.c_[drawn[0], drawn[1]], path.xy)
+    assert "where the steps really land" in panel.legend.text()
     # the continuous morph: 7 steps of N_SAMPLES, each overlapping the next by half
     hop = N_SAMPLES - N_SAMPLES // 2
     assert len(r.morph) == N_SAMPLES + 6 * hop

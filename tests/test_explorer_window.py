@@ -73,8 +73,13 @@ def test_click_on_point_plays_decoded_sound(qtbot, window):
     assert w.controller.selection.index == i
     assert not w.sound_panel.estimate_label.isVisible()
     assert w.sound_panel.play_orig.isEnabled()
-    # metrics arrive off the GUI thread and fill the table
-    qtbot.waitUntil(lambda: w.sound_panel.metrics.rowCount() >= 2, timeout=TIMEOUT)
+    # metrics arrive off the GUI thread and fill the table, the class's MFCC-DTW deviation last
+    qtbot.waitUntil(lambda: any(k.startswith("MFCC-DTW") for k in w.controller.decoded.metrics), timeout=TIMEOUT)
+    label = str(w.controller.point_labels()[i])
+    rows = {w.sound_panel.metrics.item(r, 0).text(): w.sound_panel.metrics.item(r, 1).text()
+            for r in range(w.sound_panel.metrics.rowCount())}
+    assert np.isfinite(float(rows[f"MFCC-DTW deviation vs {label} (25 sounds)"]))
+    assert "RMSE (spectrogram)" in rows and "spectral convergence" in rows
     # O plays the original for comparison, Space the decoded again
     qtbot.keyClick(w, Qt.Key.Key_O)
     qtbot.keyClick(w, Qt.Key.Key_Space)
@@ -97,6 +102,10 @@ def test_click_on_empty_space_plays_an_estimate(qtbot, window):
     assert len(y_played) == N_SAMPLES and np.abs(y_played).max() > 0.01
     assert w.sound_panel.estimate_label.isVisible() and w.sound_panel.estimate_label.text() == ESTIMATE_TEXT
     assert not w.sound_panel.play_orig.isEnabled()
+    # no original, but a deviation against the nearest class, saying so
+    qtbot.waitUntil(lambda: w.sound_panel.metrics.rowCount() == 1, timeout=TIMEOUT)
+    assert w.sound_panel.metrics.item(0, 0).text().startswith("MFCC-DTW deviation vs nearest class ")
+    assert np.isfinite(float(w.sound_panel.metrics.item(0, 1).text()))
 
 
 def test_colour_field_recolours_and_legend_hides(qtbot, window):
@@ -201,3 +210,37 @@ def test_escape_stops_tsne_and_keeps_its_layout(qtbot, window):
     qtbot.waitUntil(lambda: w.controller.embedding.method == "tsne", timeout=TIMEOUT)
     assert not w.runner.is_running("project") and w.controller.points.shape == (100, 2)
     assert "t-SNE" in w.statusBar().currentMessage() or partial[-1] is True
+
+
+def test_status_bar_rests_on_a_summary_after_encoding(qtbot, window):
+    w, _ = window
+    qtbot.waitUntil(lambda: not w.runner.running(), timeout=TIMEOUT)
+    assert w.status_line.label.text() == "100 sounds · tiny-model · PCA"
+    assert "encoding" not in w.statusBar().currentMessage() and not w.progress.isVisible()
+    w.set_projection("tsne")
+    wait_map(qtbot, w, 100)
+    qtbot.waitUntil(lambda: not w.runner.running(), timeout=TIMEOUT)
+    assert w.status_line.label.text().endswith("· t-SNE") and "t-SNE iteration" not in w.statusBar().currentMessage()
+
+
+def test_toolbar_shows_names_people_read(qtbot, window):
+    w, _ = window
+    combo = w.colour_combo
+    fields = [combo.itemData(k) for k in range(combo.count())]
+    assert fields == ["label", KMEANS] and combo.currentData() == "label"
+    w.set_colour_field(KMEANS)  # set from code: the combo follows, by its item data
+    assert combo.currentData() == KMEANS
+    assert w.model_combo.currentText() == "tiny-model" and "checkpoint: tiny-model" in w.model_combo.toolTip()
+    assert "stft_frames, 8000 Hz" in w.model_combo.toolTip()
+
+
+def test_class_centre_labels_are_shown_without_overlap(qtbot, window):
+    w, _ = window
+    qtbot.waitUntil(lambda: not w.map_view._label_timer.isActive(), timeout=TIMEOUT)  # placed for this zoom
+    labels = [t for t in w.map_view._centre_labels.values() if t.isVisible()]
+    assert len(w.map_view._centre_labels) == 4 and labels
+    rects = [t.mapRectToScene(t.boundingRect()) for t in labels]
+    assert not any(a.intersects(b) for k, a in enumerate(rects) for b in rects[k + 1:])
+    # a centre stays findable under the mouse, whether its label shows or not
+    name, xy = next(iter(w.controller.class_centres_2d().items()))
+    assert w.map_view.centre_under(*xy) == name

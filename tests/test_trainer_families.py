@@ -134,3 +134,44 @@ def test_resume_set_train_epochs_wins_over_epochs(tones, tmp_path):
     opts = TrainOptions(run_dir=tmp_path / "new", preset="roche-shallow-ae", data=str(tones), epochs=5,
                         overrides=("train.epochs=1",), tiny=True)
     assert load_or_resolve_config(opts)[0].train.epochs == 1
+
+
+def test_alternating_resume_is_exact_and_best_follows_select_on(tones, tmp_path):
+    # Lionello's two Adam optimisers: N steps + stop + resume to 2N equals 2N uninterrupted,
+    # across epoch boundaries (batches of 2: 3 steps per epoch, validation in between)
+    import torch
+    from safetensors.torch import load_file
+
+    from models.checkpoint import load_training_state
+
+    common = ("--set", "train.batch_size=2", "--seed", "3")
+    a, b = tmp_path / "a", tmp_path / "b"
+    _train(tones, a, "lionello-ccvae-digits-small", *common, "--max-steps", "4")
+    state = load_training_state(a / "training_state.pt")
+    assert state["step"] == 4 and state["optimizer_classifier"]["state"]  # Adam moments saved
+    _train(tones, a, "lionello-ccvae-digits-small", "--resume", "--max-steps", "8")
+    _train(tones, b, "lionello-ccvae-digits-small", *common, "--max-steps", "8")
+    wa, wb = load_file(a / "last.safetensors"), load_file(b / "last.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    sa, sb = load_training_state(a / "training_state.pt"), load_training_state(b / "training_state.pt")
+    for key in ("optimizer", "optimizer_classifier"):
+        ma, mb = sa[key]["state"], sb[key]["state"]
+        assert ma.keys() == mb.keys() and all(torch.equal(ma[i]["exp_avg"], mb[i]["exp_avg"]) for i in ma)
+    # best is chosen on the validation VAE objective, not on the total with the cross-entropy
+    events = [json.loads(line) for line in (b / "events.jsonl").read_text().splitlines()]
+    val = [e for e in events if e["event"] == "validation"]
+    assert len(val) == 2 and all("classification" in e["losses"] for e in val)
+    best_vae = min(e["losses"]["vae"] for e in val)
+    finished = [e for e in events if e["event"] == "finished"][-1]
+    assert finished["best_val_loss"] == pytest.approx(best_vae)
+    assert [e["best"] for e in val] == [True, val[1]["losses"]["vae"] < val[0]["losses"]["vae"]]
+
+
+def test_select_on_an_unknown_term_fails_before_training(tones, tmp_path, capsys):
+    code = main(["train", "--preset", "roche-deep-ae", "--tiny", "--data", str(tones), "--run-dir",
+                 str(tmp_path / "r"), "--cache-dir", str(tones.parent / "cache"), "--device", "cpu",
+                 "--set", "train.select_on=nope"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "train.select_on='nope'" in err and "recon" in err
+    assert not (tmp_path / "r" / "last.safetensors").exists()

@@ -122,3 +122,80 @@ def test_comparison_table_layout():
     assert table[3] == "| roche-deep-ae | 0.0500 ± 0.0200 | 0.0400 ± 0.0000 |"
     assert latent_override("roche-pca", 8) == "model.n_components=8"
     assert latent_override("roche-deep-ae", 8) == "model.latent_dim=8"
+
+
+# --- Lionello's alternating updates and best-checkpoint selection ------------------------------
+def _tiny_lionello(name="lionello-ccvae-digits-small", n_classes=2):
+    from models.nets.registry import build_model
+
+    cfg = resolve_config(name, tiny=True)
+    mc = dict(cfg.model_config)
+    if mc["n_classes"]:
+        mc["n_classes"] = n_classes
+    torch.manual_seed(0)
+    return build_model(cfg.model, mc)
+
+
+def test_lionello_presets_alternate_and_select_on_the_vae_objective():
+    for name in ("lionello-dcvae-digits", "lionello-ccvae-drums-small", "lionello-dcvae-digits-noclass"):
+        tc = resolve_config(name).train
+        assert tc.alternating and tc.lr_classifier == 1e-3 and tc.select_on == "vae", name
+        assert "alternating" not in tc.extra and "lr_classifier" not in tc.extra
+    tc = resolve_config("roche-vae").train
+    assert not tc.alternating and tc.select_on == "loss"
+    with pytest.raises(ConfigError, match="lr_classifier must be positive"):
+        TrainConfig(lr_classifier=0.0)
+
+
+def test_alternating_groups_split_the_classifier_from_the_vae():
+    from trainer.loop import alternating_groups
+
+    m = _tiny_lionello()
+    vae, head = alternating_groups(m)
+    ids = lambda ps: {id(p) for p in ps}  # noqa: E731
+    classifier, encoder = ids(m.classifier.parameters()), ids(m.encoder_parameters())
+    decoder = ids([*m.dec_body.parameters(), *m.dec_dense.parameters()])
+    assert ids(vae) == ids(m.parameters()) - classifier and len(vae) == len(ids(vae))
+    # the cross-entropy gradient moves the classifier and, through z, the encoder; never the decoder
+    assert ids(head) == classifier | encoder and not ids(head) & decoder
+    # no classifier: one group of everything; a model without the API is refused
+    noclass = _tiny_lionello("lionello-dcvae-digits-noclass")
+    assert alternating_groups(noclass) == (list(noclass.parameters()), [])
+    from models.nets.registry import build_model
+
+    deep = resolve_config("roche-deep-ae", tiny=True)
+    ae = build_model(deep.model, deep.model_config)
+    with pytest.raises(ConfigError, match="alternating"):
+        alternating_groups(ae)
+
+
+@pytest.mark.parametrize("lrs, moved, still", [((1e-2, 0.0), "dec_dense", "classifier"),
+                                                ((0.0, 1e-2), "classifier", "dec_dense")])
+def test_alternating_step_updates_each_group_with_its_own_optimizer(lrs, moved, still):
+    from trainer.loop import alternating_groups, alternating_step
+
+    m = _tiny_lionello()
+    vae, head = alternating_groups(m)
+    opts = (torch.optim.Adam(vae, lr=1.0), torch.optim.Adam(head, lr=1.0))
+    before = {k: v.detach().clone() for k, v in m.state_dict().items()}
+    x, y = 0.3 * torch.randn(4, 256), torch.tensor([0, 1, 0, 1])
+    terms = alternating_step(m, m, x, y, opts, torch.amp.GradScaler("cpu", enabled=False), lrs=lrs,
+                             grad_clip=1.0, amp=False)
+    assert set(terms) == {"recon", "kl", "vae", "classification", "loss"}
+    assert terms["loss"] == pytest.approx(terms["vae"] + 1.01 * terms["classification"], rel=1e-5)
+    after = m.state_dict()
+    changed = lambda prefix: any(not torch.equal(before[k], after[k]) for k in after if k.startswith(prefix))  # noqa: E731
+    assert changed(moved) and not changed(still)
+    assert changed("enc_mean")  # both objectives reach the encoder
+    assert [g["lr"] for o in opts for g in o.param_groups] == list(lrs)
+
+
+def test_alternating_cannot_be_switched_on_resume(tmp_path):
+    from trainer.setup import TrainOptions, _apply_resume_overrides
+
+    saved = resolve_config("lionello-ccvae-digits-small", tiny=True)
+    opts = TrainOptions(run_dir=tmp_path, resume=True, overrides=("train.alternating=false",))
+    with pytest.raises(ConfigError, match="alternating"):
+        _apply_resume_overrides(saved, opts)
+    opts = TrainOptions(run_dir=tmp_path, resume=True, overrides=("train.select_on=loss",))
+    assert _apply_resume_overrides(saved, opts).train.select_on == "loss"

@@ -58,18 +58,31 @@ class TrainConfig:
     stats_max_items: int = 20000
     #: fractions of train / validation / test for the grouped split
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    #: Lionello's alternating updates: every step, one Adam (``lr``) on the VAE objective over
+    #: the encoder and decoder, then a second Adam (``lr_classifier``) on the weighted
+    #: classification term over the classifier and the encoder (models with a bottleneck
+    #: classifier only; see docs/trainer.md)
+    alternating: bool = False
+    #: learning rate of the classification update when ``alternating`` (same schedule as ``lr``)
+    lr_classifier: float = 1e-3
+    #: the validation loss term that picks ``best`` and drives early stopping ("loss": the
+    #: total minimised; Lionello's presets: "vae", i.e. reconstruction + KL without the
+    #: cross-entropy, which bottoms out early and would pick an early epoch)
+    select_on: str = "loss"
     #: any other keys a preset's ``training`` dict may carry for its model (kept, unused here)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        positive = {"lr": self.lr, "batch_size": self.batch_size, "epochs": self.epochs,
-                    "log_every": self.log_every, "eval_every": self.eval_every}
+        positive = {"lr": self.lr, "lr_classifier": self.lr_classifier, "batch_size": self.batch_size,
+                    "epochs": self.epochs, "log_every": self.log_every, "eval_every": self.eval_every}
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {value}")
         for name in ("patience", "warmup_steps", "seq_hop", "grad_clip", "weight_decay", "min_delta"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
+        if not self.select_on:
+            raise ConfigError("train.select_on must name a validation loss term, e.g. loss")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -74,28 +74,108 @@ def train_step(
     grad_clip: float,
     amp: bool,
 ) -> dict[str, float]:
-    """One optimizer step; returns the loss terms as floats.
+    """One optimizer step on the total ``loss``; returns the loss terms as floats.
 
     net : the module to call (DDP-wrapped in a distributed run); model : the bare model, whose
     ``loss`` names the terms. A non-finite loss skips the update (the weights stay finite) and
     is reported as NaN.
     """
     net.train()
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    _set_lr(optimizer, lr)
     with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
         out = net(x, y)
         terms = model.loss(x, out, y)
-    loss = terms["loss"]
-    optimizer.zero_grad(set_to_none=True)
-    if torch.isfinite(loss):
-        scaler.scale(loss).backward()
-        if grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        scaler.step(optimizer)
+    model.zero_grad(set_to_none=True)
+    if _update(terms["loss"], optimizer, scaler, grad_clip=grad_clip):
         scaler.update()
     return {k: float(v.detach().float()) for k, v in terms.items()}
+
+
+def alternating_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """The parameters of the two alternating updates (Lionello & Purwins, section 3.1).
+
+    Returns ``(vae, classification)``: every weight but the classifier's (the VAE objective
+    does not reach the classifier), and the classifier's plus the encoder's. The paper updates
+    "the model parameters" with each gradient in turn; its cross-entropy gradient must reach
+    the encoder, or the classifier could not shape the bottleneck, which is the point of it.
+    ``classification`` is empty for a model without a classifier.
+
+    Raises
+    ------
+    ConfigError
+        The model has no bottleneck classifier API (``classifier_parameters``).
+    """
+    from models.errors import ConfigError
+
+    needed = ("classifier_parameters", "encoder_parameters", "alternating_objectives")
+    if not all(hasattr(model, n) for n in needed):
+        raise ConfigError(f"train.alternating=true needs a model with a bottleneck classifier; "
+                          f"{getattr(model, 'name', type(model).__name__)} has none "
+                          "(set train.alternating=false)")
+    head = model.classifier_parameters()
+    if not head:
+        return list(model.parameters()), []
+    head_ids = {id(p) for p in head}
+    vae = [p for p in model.parameters() if id(p) not in head_ids]
+    return vae, [*head, *(p for p in model.encoder_parameters() if id(p) not in head_ids)]
+
+
+def alternating_step(
+    net: nn.Module,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer | None],
+    scaler: torch.amp.GradScaler,
+    *,
+    lrs: tuple[float, float],
+    grad_clip: float,
+    amp: bool,
+) -> dict[str, float]:
+    """One alternating step: the VAE update, then the classification update on a fresh forward.
+
+    optimizers : (VAE optimiser, classification optimiser or None), over the parameter lists
+    of :func:`alternating_groups`; lrs : their learning rates. The second forward sees the
+    weights the first update moved, as alternating updates do (reusing the first graph would
+    also be refused by autograd: the first step changed its weights in place). Returns the
+    terms of the first forward (the model at the start of the step), as :func:`train_step`.
+    """
+    net.train()
+    opt_vae, opt_cls = optimizers
+    _set_lr(opt_vae, lrs[0])
+    with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
+        out = net(x, y)
+        terms = model.loss(x, out, y)
+        vae, _ = model.alternating_objectives(terms)
+    model.zero_grad(set_to_none=True)
+    stepped = _update(vae, opt_vae, scaler, grad_clip=grad_clip)
+    if opt_cls is not None and "classification" in terms:
+        _set_lr(opt_cls, lrs[1])
+        with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
+            _, ce = model.alternating_objectives(model.loss(x, net(x, y), y))
+        model.zero_grad(set_to_none=True)
+        stepped = _update(ce, opt_cls, scaler, grad_clip=grad_clip) or stepped
+    if stepped:  # one scale per iteration, shared by both updates (torch's AMP recipe)
+        scaler.update()
+    return {k: float(v.detach().float()) for k, v in terms.items()}
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+            *, grad_clip: float) -> bool:
+    """Backward, clip the optimiser's own parameters, step; False (no update) on a non-finite loss."""
+    if not torch.isfinite(loss):
+        return False
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+    scaler.step(optimizer)
+    return True
 
 
 @torch.no_grad()

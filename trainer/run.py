@@ -31,6 +31,8 @@ from models.events import (
     Validation,
 )
 from trainer.loop import (
+    alternating_groups,
+    alternating_step,
     batches,
     encode_items,
     epoch_order,
@@ -140,20 +142,22 @@ class _Run:
     # --- phases ---------------------------------------------------------------------------------
     def run(self) -> int:
         if self.model.trainable:
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, betas=self.tc.betas,
-                                              weight_decay=self.tc.weight_decay)
-            self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+            self._build_optimizers()
             if self.world > 1:
                 from torch.nn.parallel import DistributedDataParallel
 
                 ids = [self.device.index] if self.device.type == "cuda" else None
-                self.net = DistributedDataParallel(self.model, device_ids=ids)
+                # each alternating update leaves the other's weights without a gradient
+                self.net = DistributedDataParallel(self.model, device_ids=ids,
+                                                   find_unused_parameters=self.tc.alternating)
         state_file = self.run_dir / STATE_FILE
         resumed = self.prep.resuming and state_file.exists()
         if resumed:
             self._load_state(state_file)
         elif self.cfg.init_from:
             self._load_init_weights(self.cfg.init_from)
+        if self.model.trainable:
+            self._check_select_on()
         self.stop.clear_stale_file()
         self.stop.install()
         try:
@@ -175,6 +179,7 @@ class _Run:
     def _fit_closed_form(self) -> int:
         # PCA and other closed-form models: one "epoch", one "step".
         self.model.fit(self.train_x.to(self.device))
+        self._check_select_on()
         self.step, self.epoch = 1, 1
         self._validate()
         self._save("last")
@@ -199,8 +204,15 @@ class _Run:
                 y = None if self.train_y is None else self.train_y[idx].to(self.device, non_blocking=True)
                 lr = lr_at(self.step, lr=self.tc.lr, total_steps=self.total_steps, schedule=self.tc.lr_schedule,
                            warmup_steps=self.tc.warmup_steps, min_lr_ratio=self.tc.min_lr_ratio)
-                self.last_losses = train_step(self.net, self.model, x, y, self.optimizer, self.scaler,
-                                              lr=lr, grad_clip=self.tc.grad_clip, amp=self.amp)
+                if self.tc.alternating:
+                    # the classification rate follows the same schedule, scaled
+                    lrs = (lr, lr * self.tc.lr_classifier / self.tc.lr)
+                    self.last_losses = alternating_step(
+                        self.net, self.model, x, y, (self.optimizer, self.optimizer_cls), self.scaler,
+                        lrs=lrs, grad_clip=self.tc.grad_clip, amp=self.amp)
+                else:
+                    self.last_losses = train_step(self.net, self.model, x, y, self.optimizer, self.scaler,
+                                                  lr=lr, grad_clip=self.tc.grad_clip, amp=self.amp)
                 self.step += 1
                 self.batch_in_epoch = b + 1
                 if self.bar is not None:
@@ -233,6 +245,33 @@ class _Run:
         return self._finish("completed")
 
     # --- pieces --------------------------------------------------------------------------------
+    def _build_optimizers(self) -> None:
+        """Adam over every weight; with ``alternating``, one for the VAE, one for the classification."""
+        adam = dict(betas=self.tc.betas, weight_decay=self.tc.weight_decay)
+        self.optimizer_cls: torch.optim.Optimizer | None = None
+        if self.tc.alternating:
+            vae, head = alternating_groups(self.model)
+            self.optimizer = torch.optim.Adam(vae, lr=self.tc.lr, **adam)
+            if head:
+                self.optimizer_cls = torch.optim.Adam(head, lr=self.tc.lr_classifier, **adam)
+        else:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.tc.lr, **adam)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
+
+    def _check_select_on(self) -> None:
+        """Fail before the first step when ``select_on`` names no loss term of this model."""
+        from models.errors import ConfigError
+
+        if not len(self.train_x):
+            return
+        rng_before = torch.get_rng_state()
+        y = None if self.train_y is None else self.train_y[:1]
+        terms = evaluate(self.model, self.train_x[:1], y, batch_size=1, device=self.device)
+        torch.set_rng_state(rng_before)
+        if self.tc.select_on not in terms:
+            raise ConfigError(f"train.select_on={self.tc.select_on!r}: {self.cfg.model} has no such loss "
+                              f"term; it has: {', '.join(sorted(terms))}")
+
     def _step_cap(self) -> int:
         cap = self.total_steps
         if self.opts.max_steps is not None:
@@ -249,11 +288,11 @@ class _Run:
         return (reason or "signal") if int(flag) else None
 
     def _validate(self) -> bool:
-        """Validation loss; saves ``best`` when it improves. Returns whether it improved."""
+        """Validation losses; saves ``best`` when the ``select_on`` term improves. Returns whether it did."""
         x, y = (self.val_x, self.val_y) if len(self.val_x) else (self.train_x, self.train_y)
         self.last_val = evaluate(self.model, x, y, batch_size=max(self.tc.batch_size, 256),
                                  device=self.device, amp=self.amp)
-        loss = self.last_val.get("loss", float("nan"))
+        loss = self.last_val.get(self.tc.select_on, float("nan"))
         improved = np.isfinite(loss) and (self.best_val is None or loss < self.best_val - self.tc.min_delta)
         if improved:
             self.best_val = float(loss)
@@ -261,7 +300,7 @@ class _Run:
         else:
             self.bad_evals += 1
         self.sink.emit(Validation(epoch=self.epoch, step=self.step, losses=self.last_val, best=bool(improved)))
-        log.info("epoch %d step %d: validation loss %.6g%s", self.epoch, self.step, loss,
+        log.info("epoch %d step %d: validation %s %.6g%s", self.epoch, self.step, self.tc.select_on, loss,
                  " (best)" if improved else f" (no improvement for {self.bad_evals})")
         if improved:
             self._save("best")
@@ -349,6 +388,8 @@ class _Run:
         }
         if self.model.trainable:
             state["optimizer"] = self.optimizer.state_dict()
+            if self.optimizer_cls is not None:
+                state["optimizer_classifier"] = self.optimizer_cls.state_dict()
             state["scaler"] = self.scaler.state_dict()
         save_training_state(self.run_dir / STATE_FILE, state)
 
@@ -375,7 +416,12 @@ class _Run:
                                   f"{STATE_VERSION}; it cannot be resumed by this version")
         self.model.load_state_dict(state["model"])
         if self.model.trainable:
+            if (self.optimizer_cls is None) != ("optimizer_classifier" not in state):
+                raise CheckpointError(f"{path}: saved {'with' if 'optimizer_classifier' in state else 'without'} "
+                                      "a classifier optimiser (train.alternating); it cannot resume otherwise")
             self.optimizer.load_state_dict(state["optimizer"])
+            if self.optimizer_cls is not None:
+                self.optimizer_cls.load_state_dict(state["optimizer_classifier"])
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])

@@ -158,6 +158,9 @@ def _apply_resume_overrides(saved: RunConfig, opts: TrainOptions) -> RunConfig:
         if name not in train or name == "extra":
             raise ConfigError(f"--set {key}: no training key {name!r}; valid: "
                               + ", ".join(f"train.{k}" for k in sorted(train) if k != "extra"))
+        if name == "alternating" and value != train["alternating"]:
+            raise ConfigError(f"--set {key}: alternating updates cannot be switched on resume "
+                              "(the saved optimiser states would not fit)")
         train[name] = value
     if opts.seed is not None and opts.seed != saved.seed:
         raise ConfigError(f"this run was seeded with {saved.seed}; --seed cannot change on resume")

@@ -29,7 +29,9 @@ of silence even on one batch of 8 clips); the authors' code gets its capacity fr
 dense output layer the tables omit, too large for a CPU-size model, so the small CC-VAE preset
 widens the bottleneck instead.
 The paper's alternating updates (the VAE terms at learning rate 5e-4, the classification term at
-1e-3) are the trainer's business: ``loss`` returns every term by name.
+1e-3) are the trainer's business (``train.alternating``): ``loss`` returns every term by name,
+``alternating_objectives`` splits them into the two gradients of section 3.1, and
+``classifier_parameters`` / ``encoder_parameters`` name the weights each gradient moves.
 """
 
 from __future__ import annotations
@@ -185,6 +187,27 @@ class WaveformVAE(LatentModel):
         z = self.reparameterize(code)
         extras = {} if self.classifier is None else {"logits": self.classifier(z)}
         return ModelOutput(recon=self.decode(z), code=code, z=z, extras=extras)
+
+    def classifier_parameters(self) -> list[nn.Parameter]:
+        """The bottleneck classifier's weights (empty without a classifier)."""
+        return [] if self.classifier is None else list(self.classifier.parameters())
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The weights between the waveform and ``z``: the ones the classification gradient reaches."""
+        return [*self.enc_body.parameters(), *self.enc_mean.parameters(), *self.enc_logvar.parameters()]
+
+    def alternating_objectives(
+        self, terms: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The two objectives of section 3.1's alternating updates, from the terms of :meth:`loss`.
+
+        Returns ``(vae, classification)``: ``recon_weight * recon + kl_weight * kl`` (plus any
+        regularisation), the paper's gradient 1; ``class_weight * cross-entropy``, its gradient 2,
+        or ``None`` when there is no classification term (no classifier, or no labels).
+        """
+        vae = terms["vae"] + self.regularization()
+        ce = terms.get("classification")
+        return vae, None if ce is None else self.config.class_weight * ce
 
     def loss(
         self, x: torch.Tensor, out: ModelOutput, labels: torch.Tensor | None = None
