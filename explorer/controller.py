@@ -118,6 +118,8 @@ class Controller:
         self.gain_edges: list[float] = [k / N_BANDS for k in range(1, N_BANDS)]
         self.gain_values: list[float] = [1.0] * N_BANDS
         self.decoded: Decoded | None = None
+        #: explorer.metrics_task.ClassDTWCache: class MFCCs for the MFCC-DTW deviation, made on first use
+        self.class_dtw: Any = None
 
     # --- dataset ---------------------------------------------------------------------------------
     def set_dataset(self, dataset: Any, path: str | Path | None = None) -> None:

@@ -89,8 +89,8 @@ class MapView(QWidget):
         self._label_timer.setSingleShot(True)
         self._label_timer.setInterval(40)
         self._label_timer.timeout.connect(self._layout_centre_labels)
-        self.vb.sigRangeChanged.connect(lambda *_: self._label_timer.start())
-        self.vb.sigResized.connect(lambda *_: self._label_timer.start())
+        self.vb.sigRangeChanged.connect(self._on_vb_geometry_changed)
+        self.vb.sigResized.connect(self._on_vb_geometry_changed)
         self._brushes: dict[str, pg.QtGui.QBrush] = {}
         self._point_brushes = np.array([], dtype=object)
 
@@ -193,6 +193,9 @@ class MapView(QWidget):
         visible = self.controller.visible_mask()
         pts = self.controller.points
         self.scatter.setData(pos=pts[visible], brush=self._point_brushes[visible], size=POINT_SIZE, pen=None)
+
+    def _on_vb_geometry_changed(self, *_: object) -> None:
+        self._label_timer.start()
 
     def _clear_centre_labels(self) -> None:
         for t in self._centre_labels.values():

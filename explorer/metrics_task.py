@@ -18,7 +18,6 @@ centre). The class's MFCCs and their DTW matrix are computed once per class and 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -120,15 +119,11 @@ class ClassDTWCache:
             return self._classes[key]
 
 
-_CACHES: "weakref.WeakKeyDictionary[Any, ClassDTWCache]" = weakref.WeakKeyDictionary()
-
-
 def class_cache(controller: Any) -> ClassDTWCache:
-    """The class cache kept for ``controller`` (one per window, gone with it)."""
-    cache = _CACHES.get(controller)
-    if cache is None:
-        cache = _CACHES[controller] = ClassDTWCache()
-    return cache
+    """The class cache kept on ``controller`` (``controller.class_dtw``), made on first use."""
+    if getattr(controller, "class_dtw", None) is None:
+        controller.class_dtw = ClassDTWCache()
+    return controller.class_dtw
 
 
 def _class_of(dataset: Any, field: str, label: str) -> ClassRef:

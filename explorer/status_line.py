@@ -53,9 +53,12 @@ class StatusLine(QObject):
         n = window.notifier
         for sig in (n.dataset_changed, n.models_changed, n.model_changed, n.encoding_changed):
             sig.connect(self.update)
-        n.embedding_changed.connect(lambda _final: self.update())
+        n.embedding_changed.connect(self._on_notifier_embedding_changed)
         window.runner.task_progressed.connect(self._on_runner_task_progressed)
         window.runner.task_finished.connect(self._on_runner_task_finished)
+        self.update()
+
+    def _on_notifier_embedding_changed(self, _final: bool) -> None:
         self.update()
 
     def update(self) -> None:

@@ -463,6 +463,15 @@ def install_trainer_panel(window: Any) -> TrainerPanel:
     panel = TrainerPanel(window)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
     panel.hide()
+
+    def _first_show(visible: bool) -> None:
+        # Qt gives a new dock half the window; the form and curves read well in ~480 px and the
+        # map keeps the rest. Only the first time: after that the user's own width is kept.
+        if visible and not getattr(panel, "_sized", False):
+            panel._sized = True
+            window.resizeDocks([panel], [min(480, window.width() // 3)], Qt.Orientation.Horizontal)
+
+    panel.visibilityChanged.connect(_first_show)
     act = panel.toggleViewAction()
     act.setText("Train…")
     act.setShortcut("Ctrl+T")
