@@ -179,7 +179,8 @@ class WaveformVAE(LatentModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z : torch.Tensor [shape=(batch, latent_dim)] -> waveform [shape=(batch, n_samples)]."""
-        h = self.dec_act(self.dec_dense(z)).view(len(z), self.config.bottleneck_channels, self.n_bottleneck)
+        # -1 for the batch, not len(z): a traced export must not freeze the batch size
+        h = self.dec_act(self.dec_dense(z)).view(-1, self.config.bottleneck_channels, self.n_bottleneck)
         return self.dec_body(h).squeeze(1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> ModelOutput:
