@@ -19,13 +19,13 @@ import numpy as np
 from models.errors import ConfigError
 from models.representations.base import Analysis, Representation, register_representation, validate_config_fields
 from models.representations.phase import PhaseConfig, reconstruct
-from models.representations.stft import StftParams, stft
+from models.representations.stft import StftConfigMixin, StftParams, stft
 
 _AMIN = 1e-10
 
 
 @dataclass(frozen=True, kw_only=True)
-class LogMelConfig:
+class LogMelConfig(StftConfigMixin):
     """Parameters of :class:`LogMel` (defaults: Natsiou et al. on NSynth).
 
     Parameters
@@ -94,12 +94,6 @@ class LogMelConfig:
         fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
         if not 0 <= self.fmin < fmax <= self.sample_rate / 2:
             raise ConfigError(f"need 0 <= fmin < fmax <= sample_rate/2, got {self.fmin}, {fmax}")
-
-    def stft_params(self) -> StftParams:
-        return StftParams(
-            n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-            window=self.window, center=self.center,
-        )
 
 
 @register_representation

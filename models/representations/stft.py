@@ -166,3 +166,13 @@ def spectral_convergence(mag: np.ndarray, y: np.ndarray, *, params: StftParams) 
     if den == 0.0:
         return 0.0 if not np.any(est[..., :t]) else float("inf")
     return float(np.linalg.norm(ref - est[..., :t]) / den)
+
+
+class StftConfigMixin:
+    """``stft_params()`` for configs that carry n_fft, hop_length, win_length, window, center."""
+
+    def stft_params(self) -> StftParams:
+        return StftParams(
+            n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
+            window=self.window, center=self.center,
+        )

@@ -15,13 +15,13 @@ import numpy as np
 from models.errors import ConfigError
 from models.representations.base import Analysis, Representation, register_representation, validate_config_fields
 from models.representations.phase import PhaseConfig, reconstruct
-from models.representations.stft import StftParams, stft
+from models.representations.stft import StftConfigMixin, StftParams, stft
 
 _TINY = 1e-10
 
 
 @dataclass(frozen=True, kw_only=True)
-class StftFramesConfig:
+class StftFramesConfig(StftConfigMixin):
     """Parameters of :class:`StftFrames` (defaults: Colonel et al. 2017).
 
     Parameters
@@ -58,12 +58,6 @@ class StftFramesConfig:
     def __post_init__(self) -> None:
         validate_config_fields(self)
         self.stft_params()
-
-    def stft_params(self) -> StftParams:
-        return StftParams(
-            n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
-            window=self.window, center=self.center,
-        )
 
 
 @register_representation
