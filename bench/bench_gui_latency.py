@@ -91,11 +91,11 @@ def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from explorer.audio_out import RecordingSink
-    from explorer.main_window import MainWindow
-    from explorer.trainer_panel import CLOSE_STOP
-    from explorer.training_runs import TrainSpec
-    from explorer.workers import warm_up
+    from explorer.sound.audio_out import RecordingSink
+    from explorer.window.main_window import MainWindow
+    from explorer.training.trainer_panel import CLOSE_STOP
+    from explorer.core.training_runs import TrainSpec
+    from explorer.window.workers import warm_up
 
     app = QApplication.instance() or QApplication(sys.argv)
     if not args.baseline:

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from PySide6.QtWidgets import QApplication
 
-    from explorer.audio_out import make_output
-    from explorer.main_window import MainWindow
-    from explorer.workers import warm_up
+    from explorer.sound.audio_out import make_output
+    from explorer.window.main_window import MainWindow
+    from explorer.window.workers import warm_up
 
     app = QApplication.instance() or QApplication(["latent-explorer"])
     warm_up()  # the t-SNE fork server imports openTSNE while the window is being built
@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("latent-explorer")
     app.setApplicationVersion(__version__)
     audio, message = make_output(force_sink=args.no_sound or os.environ.get("LATENT_EXPLORER_AUDIO") == "sink")
-    from explorer.controller import Controller
-    from models.feature_cache import FeatureCache
+    from explorer.core.controller import Controller
+    from models.datasets.feature_cache import FeatureCache
 
     window = MainWindow(controller=Controller(cache=FeatureCache()), audio=audio, audio_message=message)
     window.show()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer import paths  # Qt-free: only Path constants
+from explorer.core import paths  # Qt-free: only Path constants
 
 ROOT = paths.RESOURCES.parent
 
@@ -189,7 +189,7 @@ def train(model: Model, force: bool, args: argparse.Namespace) -> None:
 
 def _feature_rmse(model, rep, ds, clip_range) -> np.ndarray:  # noqa: ANN001
     """Per-clip RMSE between each clip's features and their reconstruction through ``model``."""
-    from models import engine
+    from models.inference import engine
 
     time_first = rep.kind == "stft_frames"
     out = []
@@ -236,8 +236,8 @@ def measure(ckpt_path: Path, dataset_path: Path, *, threads: int = 2, n_audio: i
     """
     import torch
 
-    from explorer.controller import check_fit, load_model
-    from models import engine
+    from explorer.core.controller import check_fit, load_model
+    from models.inference import engine
     from models.datasets import open_dataset
     from models.nets.registry import build_model
 

@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from explorer import paths
-    from explorer.audio_out import RecordingSink
-    from explorer.controller import Controller
-    from explorer.main_window import MainWindow
-    from models.feature_cache import FeatureCache
-    from models.morph import MorphParams
+    from explorer.core import paths
+    from explorer.sound.audio_out import RecordingSink
+    from explorer.core.controller import Controller
+    from explorer.window.main_window import MainWindow
+    from models.datasets.feature_cache import FeatureCache
+    from models.morphing.morph import MorphParams
 
     app = QApplication.instance() or QApplication(["latent-explorer"])
     tmp = tempfile.TemporaryDirectory()

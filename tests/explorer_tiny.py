@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from models.audio import save_wav
-from models.engine import NullState
+from models.inference.engine import NullState
 from models.nets.base import LatentCode, LatentModel
 
 SR = 8000
@@ -112,7 +112,7 @@ class TinyAE(LatentModel):
 
 
 def tiny_loaded_model(key: str = "tiny-model"):
-    from explorer.controller import LoadedModel
+    from explorer.core.controller import LoadedModel
 
     return LoadedModel(key=key, label=f"{key} (tiny_test_ae, stft_frames)", model=TinyAE(TinyAEConfig()),
                        representation=FrameRep())

@@ -11,7 +11,7 @@ import soundfile as sf
 from models.audio import audio_info, load_audio, save_wav
 from models.datasets import open_dataset
 from models.errors import AudioLoadError, ConfigError
-from models.feature_cache import FeatureCache
+from models.datasets.feature_cache import FeatureCache
 
 
 @pytest.fixture(autouse=True)

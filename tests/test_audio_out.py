@@ -1,10 +1,10 @@
-"""explorer.audio_out: the mixer fades (no clicks), the sink records, the factory falls back."""
+"""explorer.sound.audio_out: the mixer fades (no clicks), the sink records, the factory falls back."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from explorer.audio_out import FADE_S, Mixer, RecordingSink, make_output, resample
+from explorer.sound.audio_out import FADE_S, Mixer, RecordingSink, make_output, resample
 
 
 def test_new_sound_cuts_old_with_fades_and_no_click():

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 import models
-import models.checkpoint as ckpt_mod
-from models.checkpoint import (
+import models.checkpoints.checkpoint as ckpt_mod
+from models.checkpoints.checkpoint import (
     LabelInfo,
     TrainingSummary,
     load_checkpoint,
@@ -26,9 +26,9 @@ from models.checkpoint import (
     save_checkpoint,
     save_training_state,
 )
-from models.checkpoint_format import METADATA_KEY, SCHEMA_VERSION, STATS_PREFIX, migrate
+from models.checkpoints.format import METADATA_KEY, SCHEMA_VERSION, STATS_PREFIX, migrate
 from models.errors import CheckpointError
-from models.latent_stats import latent_statistics
+from models.checkpoints.latent_stats import latent_statistics
 from models.nets.base import LatentCode, LatentModel
 from models.nets.registry import PRESETS, build_model, register_model
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import paths
-from explorer.controller import check_fit, load_model
-from models import engine
+from explorer.core import paths
+from explorer.core.controller import check_fit, load_model
+from models.inference import engine
 from models.datasets import open_dataset
 
 DEMOS = [(paths.DEMO_DATASET, p) for p in paths.demo_checkpoints()] + [

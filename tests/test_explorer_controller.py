@@ -1,4 +1,4 @@
-"""explorer.controller and models.engine without Qt: encode, project, pick, decode, sessions."""
+"""explorer.core.controller and models.inference.engine without Qt: encode, project, pick, decode, sessions."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from explorer_tiny import N_SAMPLES, SR, FakeState, FrameRep, make_dataset_folder, tiny_loaded_model
 
-from explorer.controller import KMEANS, Controller, check_fit
-from explorer.session import SCHEMA_VERSION, load_session, migrate, save_session, session_from_controller
-from models import engine
+from explorer.core.controller import KMEANS, Controller, check_fit
+from explorer.core.session import SCHEMA_VERSION, load_session, migrate, save_session, session_from_controller
+from models.inference import engine
 from models.datasets import open_dataset
 from models.errors import CheckpointError, ConfigError
 
@@ -154,8 +154,8 @@ def test_band_gains_and_centres():
 @pytest.mark.parametrize("preset", ["colonel-hybrid", "roche-lstm-ae", "natsiou-baseline"])
 def test_real_preset_through_a_checkpoint(preset, dataset, tmp_path):
     """A real model at tiny size, saved and loaded as a checkpoint, encodes and decodes."""
-    from explorer.controller import load_model
-    from models.checkpoint import save_checkpoint
+    from explorer.core.controller import load_model
+    from models.checkpoints.checkpoint import save_checkpoint
     from models.nets.registry import build_model, get_preset
     from models.representations import representation_from_dict
 
@@ -164,7 +164,7 @@ def test_real_preset_through_a_checkpoint(preset, dataset, tmp_path):
     model = build_model(p.model, {**p.model_config, **p.tiny_model})
     save_checkpoint(tmp_path / "m.safetensors", model, representation=rep.to_dict())
     lm = load_model(tmp_path / "m.safetensors")
-    c = Controller(cache=__import__("models.feature_cache", fromlist=["FeatureCache"]).FeatureCache(tmp_path))
+    c = Controller(cache=__import__("models.datasets.feature_cache", fromlist=["FeatureCache"]).FeatureCache(tmp_path))
     c.set_dataset(dataset)
     c.add_model(lm)
     c.set_encoding(c.current_key, c.encode_task()(FakeState()))
@@ -180,7 +180,7 @@ def test_real_preset_through_a_checkpoint(preset, dataset, tmp_path):
 
 # --- the sound panel's class metric, label placement, field names (UI polish) ----------------------
 def test_metrics_task_scores_mfcc_dtw_deviation_in_its_class(ctl, dataset):
-    from explorer.metrics_task import DTW_PREFIX, class_cache, metrics_task
+    from explorer.core.metrics_task import DTW_PREFIX, class_cache, metrics_task
     from models.metrics.mfcc_dtw import ClassDTW, mfcc
 
     ctl.select_point(2)
@@ -208,7 +208,7 @@ def test_metrics_task_scores_mfcc_dtw_deviation_in_its_class(ctl, dataset):
 
 
 def test_metrics_task_scores_an_estimate_against_the_nearest_class(ctl, dataset):
-    from explorer.metrics_task import DTW_PREFIX, metrics_task
+    from explorer.core.metrics_task import DTW_PREFIX, metrics_task
 
     centres = ctl.class_centres_2d()
     label, xy = next(iter(centres.items()))
@@ -220,7 +220,7 @@ def test_metrics_task_scores_an_estimate_against_the_nearest_class(ctl, dataset)
 
 
 def test_centre_labels_do_not_overlap():
-    from explorer.label_layout import place_labels
+    from explorer.map.label_layout import place_labels
 
     # two centres on one spot: the bigger class keeps "above", the other moves
     sides = place_labels(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[40.0, 14.0]] * 2), np.array([5, 9]))
@@ -233,7 +233,7 @@ def test_centre_labels_do_not_overlap():
 
 
 def test_field_display_names():
-    from explorer.field_names import field_display_name
+    from explorer.core.field_names import field_display_name
 
     assert field_display_name("instrument_family_str") == "instrument family"
     assert field_display_name("instrument_source_str") == "instrument source"

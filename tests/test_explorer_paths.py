@@ -13,9 +13,9 @@ from explorer_tiny import N_SAMPLES, SR
 from PySide6.QtCore import QPoint, Qt
 from test_explorer_window import TIMEOUT, click_data, make_window, wait_map
 
-from explorer.controller import load_model
-from models import engine
-from models.export_audio import ExportOptions, render_from_spec
+from explorer.core.controller import load_model
+from models.inference import engine
+from models.morphing.export_audio import ExportOptions, render_from_spec
 
 pytestmark = pytest.mark.gui
 
@@ -30,7 +30,7 @@ def dataset_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A real model (Colonel's hybrid at tiny size, untrained) saved as a checkpoint file."""
-    from models.checkpoint import save_checkpoint
+    from models.checkpoints.checkpoint import save_checkpoint
     from models.nets.registry import build_model, get_preset
     from models.representations import representation_from_dict
 

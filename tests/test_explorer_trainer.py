@@ -16,14 +16,14 @@ import pytest
 from explorer_tiny import make_dataset_folder
 from PySide6.QtCore import QSettings
 
-from explorer.audio_out import RecordingSink
-from explorer.main_window import MainWindow
-from explorer.reload import map_displacement, stable_projection
-from explorer.run_watcher import RunWatcher
-from explorer.trainer_form import FINE_TUNE
-from explorer.trainer_panel import CLOSE_STOP
-from explorer.trainer_process import LineSplitter, TrainerProcess
-from explorer.training_runs import RunRecord, TrainSpec, format_eta, train_args
+from explorer.sound.audio_out import RecordingSink
+from explorer.window.main_window import MainWindow
+from explorer.core.reload import map_displacement, stable_projection
+from explorer.training.run_watcher import RunWatcher
+from explorer.training.trainer_form import FINE_TUNE
+from explorer.training.trainer_panel import CLOSE_STOP
+from explorer.training.trainer_process import LineSplitter, TrainerProcess
+from explorer.core.training_runs import RunRecord, TrainSpec, format_eta, train_args
 from models.events import CheckpointWritten, Error, Progress, Started, Stopped, Validation, encode_event
 
 FAKE = Path(__file__).with_name("fake_trainer.py")
@@ -257,11 +257,11 @@ def test_real_run_hot_reload_stop_and_fine_tune(qtbot, window, tmp_path):
         panel.stop_btn.click()
     assert rec.status == "stopped" and rec.end_reason == "stdin"
     stopped_at = rec.step
-    from models.checkpoint import load_checkpoint
+    from models.checkpoints.checkpoint import load_checkpoint
 
     assert load_checkpoint(rec.last_checkpoint).info.training.steps == stopped_at
     assert (Path(spec.run_dir) / "training_state.pt").is_file() and panel.resume_btn.isEnabled()
-    from models.checkpoint import load_training_state
+    from models.checkpoints.checkpoint import load_training_state
 
     assert load_training_state(Path(spec.run_dir) / "training_state.pt")["step"] == stopped_at
     assert panel.resume_btn.isEnabled()  # resuming is tested with the fake trainer below, and in test_trainer_cli
@@ -303,7 +303,7 @@ def test_resume_and_close_with_a_run_going(qtbot, window, monkeypatch):
     assert st.resumed and st.step == stopped_at and rec.train["loss"][0][0] == 1  # one curve across both
     asked, background = [], []
     panel.ask_close = lambda n: asked.append(n) or "leave"
-    monkeypatch.setattr("explorer.trainer_panel.start_background_resume", lambda args, **kw: background.append(args))
+    monkeypatch.setattr("explorer.training.trainer_panel.start_background_resume", lambda args, **kw: background.append(args))
     with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
         w.close()
     assert asked == [1] and rec.status == "stopped"

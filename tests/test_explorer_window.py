@@ -7,10 +7,10 @@ import pytest
 from explorer_tiny import N_SAMPLES, SR, make_dataset_folder, tiny_loaded_model
 from PySide6.QtCore import QSettings, Qt
 
-from explorer.audio_out import RecordingSink
-from explorer.controller import KMEANS
-from explorer.main_window import MainWindow
-from explorer.sound_panel import ESTIMATE_TEXT
+from explorer.sound.audio_out import RecordingSink
+from explorer.core.controller import KMEANS
+from explorer.window.main_window import MainWindow
+from explorer.sound.sound_panel import ESTIMATE_TEXT
 
 pytestmark = pytest.mark.gui
 TIMEOUT = 20000
@@ -218,7 +218,7 @@ def test_status_bar_rests_on_a_summary_after_encoding(qtbot, window):
     assert w.status_line.label.text() == "100 sounds · tiny-model · PCA"
     assert "encoding" not in w.statusBar().currentMessage() and not w.progress.isVisible()
     # (no second t-SNE run here: test_pca_and_tsne_both_project covers it, and each costs time)
-    from explorer.status_line import summary_text
+    from explorer.window.status_line import summary_text
 
     w.controller.method = "tsne"
     assert summary_text(w.controller) == "100 sounds · tiny-model · t-SNE"

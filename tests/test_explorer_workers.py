@@ -1,10 +1,10 @@
-"""explorer.workers.TaskRunner: partial results are coalesced so a fast task cannot flood the GUI."""
+"""explorer.window.workers.TaskRunner: partial results are coalesced so a fast task cannot flood the GUI."""
 
 from __future__ import annotations
 
 import threading
 
-from explorer.workers import TaskRunner
+from explorer.window.workers import TaskRunner
 
 
 def test_partials_are_coalesced_to_the_latest(qtbot):

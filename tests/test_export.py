@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from models.checkpoint import save_checkpoint
-from models.checkpoint_format import file_sha256
-from models.export import EMBEDDED_KEY, ExportError, export_decoder
-from models.latent_stats import latent_statistics
+from models.checkpoints.checkpoint import save_checkpoint
+from models.checkpoints.format import file_sha256
+from models.checkpoints.export import EMBEDDED_KEY, ExportError, export_decoder
+from models.checkpoints.latent_stats import latent_statistics
 from models.nets.base import LatentCode, LatentModel
 from models.nets.registry import PRESETS, build_model, register_model
 

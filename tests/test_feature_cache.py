@@ -15,7 +15,7 @@ import pytest
 
 from models.audio import save_wav
 from models.datasets import BuildCancelled, open_dataset
-from models.feature_cache import FeatureCache
+from models.datasets.feature_cache import FeatureCache
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,7 +134,7 @@ WORKER = textwrap.dedent(
     from types import SimpleNamespace
     import numpy as np
     from models.datasets import open_dataset
-    from models.feature_cache import FeatureCache
+    from models.datasets.feature_cache import FeatureCache
 
     class Rep:
         sample_rate = 8000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.errors import ConfigError
-from models.latent_stats import latent_statistics
+from models.checkpoints.latent_stats import latent_statistics
 
 
 def test_latent_statistics_rejects_bad_codes():

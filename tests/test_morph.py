@@ -11,9 +11,10 @@ import pytest
 import soundfile as sf
 from explorer_tiny import N_SAMPLES, SR, FrameRep, TinyAE, TinyAEConfig, make_dataset_folder
 
-from models import engine, morph
+from models.inference import engine
+from models.morphing import morph
 from models.errors import CheckpointError, ConfigError
-from models.export_audio import (
+from models.morphing.export_audio import (
     ExportOptions,
     export_names,
     export_stem,
@@ -25,8 +26,8 @@ from models.export_audio import (
     slug,
     write_export,
 )
-from models.morph import MorphParams, MorphPath, Waypoint
-from models.projection import PCAProjector
+from models.morphing.morph import MorphParams, MorphPath, Waypoint
+from models.mapping.projection import PCAProjector
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +198,8 @@ def test_write_export_is_all_or_nothing(tmp_path, monkeypatch):
 # --- a real checkpoint: spec -> identical audio -------------------------------------------------------
 @pytest.fixture(scope="module")
 def real(tmp_path_factory, dataset):
-    from explorer.controller import load_model
-    from models.checkpoint import save_checkpoint
+    from explorer.core.controller import load_model
+    from models.checkpoints.checkpoint import save_checkpoint
     from models.nets.registry import build_model, get_preset
     from models.representations import representation_from_dict
 
@@ -279,7 +280,7 @@ def test_cli_renders_the_same_audio(real, dataset, tmp_path):
 
 
 def test_old_sessions_migrate_to_paths():
-    from explorer.session import SCHEMA_VERSION, migrate
+    from explorer.core.session import SCHEMA_VERSION, migrate
 
     s = migrate({"schema_version": 1, "dataset": "x"})
     assert SCHEMA_VERSION == 2 and s["schema_version"] == 2 and s["paths"] == [] and s["dataset"] == "x"

@@ -1,4 +1,4 @@
-"""models.projection: PCA and t-SNE layouts, placing new codes, inverting positions."""
+"""models.mapping.projection: PCA and t-SNE layouts, placing new codes, inverting positions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.errors import ConfigError
-from models.projection import PCAProjector, TSNEProjector, make_projector
+from models.mapping.projection import PCAProjector, TSNEProjector, make_projector
 
 
 def blobs(n_per: int = 25, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +111,7 @@ def test_tsne_in_a_child_matches_in_process_and_transforms_lazily():
 
 def test_tsne_child_errors_and_early_stop():
     from models.errors import LatentExplorerError
-    from models.tsne_job import TSNEInterrupted, run_in_child
+    from models.mapping.tsne_job import TSNEInterrupted, run_in_child
 
     Z, _ = blobs()
     # a stop before the first partial layout ends the child: nothing to keep

@@ -1,4 +1,4 @@
-"""Grouped, stratified, deterministic splits (models/splits.py)."""
+"""Grouped, stratified, deterministic splits (models/datasets/splits.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.errors import ConfigError
-from models.splits import SIDES, Split, check_grouped, split_dataset, split_indices
+from models.datasets.splits import SIDES, Split, check_grouped, split_dataset, split_indices
 
 
 def _sizes(split: Split) -> list[int]:

@@ -21,7 +21,7 @@ def tones(tmp_path_factory):
 
 
 def _load(path):
-    from models.checkpoint import load_checkpoint
+    from models.checkpoints.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device="cpu")
 
@@ -114,7 +114,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tones, tmp_path):
 
 
 def test_sigkill_leaves_the_previous_checkpoint_loadable(tones, tmp_path):
-    from models.checkpoint import load_training_state
+    from models.checkpoints.checkpoint import load_training_state
 
     run = tmp_path / "run"
     proc = popen_cli(*train_args(tones, run, "--events", "--epochs", "1000", "--set", "train.batch_size=64"))

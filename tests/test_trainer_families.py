@@ -124,7 +124,7 @@ def test_export_lstm_decoder(tones, tmp_path, capsys):
 def test_resume_set_train_epochs_wins_over_epochs(tones, tmp_path):
     # compare passes --epochs to every run and PRESET:train.epochs=N to one: N must win, on a
     # new run and on a resumed one alike
-    from trainer.setup import TrainOptions, load_or_resolve_config
+    from trainer.run_setup import TrainOptions, load_or_resolve_config
 
     run = tmp_path / "r"
     _train(tones, run, "roche-shallow-ae", "--epochs", "5")
@@ -142,7 +142,7 @@ def test_alternating_resume_is_exact_and_best_follows_select_on(tones, tmp_path)
     import torch
     from safetensors.torch import load_file
 
-    from models.checkpoint import load_training_state
+    from models.checkpoints.checkpoint import load_training_state
 
     common = ("--set", "train.batch_size=2", "--seed", "3")
     a, b = tmp_path / "a", tmp_path / "b"

@@ -81,7 +81,7 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
 
 
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):
-    from models.checkpoint import load_training_state, save_training_state
+    from models.checkpoints.checkpoint import load_training_state, save_training_state
 
     save_training_state(tmp_path / "s.pt", {"rng": rng_state()})
     expected = (np.random.rand(3), torch.rand(3))
@@ -191,7 +191,7 @@ def test_alternating_step_updates_each_group_with_its_own_optimizer(lrs, moved, 
 
 
 def test_alternating_cannot_be_switched_on_resume(tmp_path):
-    from trainer.setup import TrainOptions, _apply_resume_overrides
+    from trainer.run_setup import TrainOptions, _apply_resume_overrides
 
     saved = resolve_config("lionello-ccvae-digits-small", tiny=True)
     opts = TrainOptions(run_dir=tmp_path, resume=True, overrides=("train.alternating=false",))

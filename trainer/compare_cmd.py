@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from trainer.config import build_representation, resolve_config
     from trainer.evaluate import evaluate_run
     from trainer.run import run_training
-    from trainer.setup import CONFIG_FILE, TrainOptions
+    from trainer.run_setup import CONFIG_FILE, TrainOptions
 
     if args.threads:
         torch.set_num_threads(args.threads)

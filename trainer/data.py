@@ -72,10 +72,10 @@ def clip_classes(dataset: Any, names: list[str]) -> np.ndarray:
 def clip_features(dataset: Any, rep: Any, *, cache_dir: str | None = None) -> list[np.ndarray | None]:
     """Features of every clip (``None`` for a clip that failed to decode, logged).
 
-    Through :class:`models.feature_cache.FeatureCache`, so a second run on the same data and
+    Through :class:`models.datasets.feature_cache.FeatureCache`, so a second run on the same data and
     representation reads them from disk instead of recomputing them.
     """
-    from models.feature_cache import FeatureCache
+    from models.datasets.feature_cache import FeatureCache
 
     fs = FeatureCache(cache_dir).features(dataset, rep)
     return _unpack_feature_set(fs, len(dataset.clips))

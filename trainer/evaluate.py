@@ -27,7 +27,7 @@ import torch
 
 from models.atomic import atomic_write_json, atomic_write_text
 from models.errors import ConfigError
-from models.splits import Split
+from models.datasets.splits import Split
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ def evaluate_run(run_dir: Path, *, split: str = "test", checkpoint: str = "best"
 
     Returns the dict written to ``evaluation.json`` (also written by this function).
     """
-    from models.checkpoint import load_checkpoint
+    from models.checkpoints.checkpoint import load_checkpoint
     from models.representations import representation_from_dict
     from trainer.config import RunConfig
     from trainer.data import build_items, clip_classes, clip_features, item_mode
     from trainer.loop import encode_items
-    from trainer.setup import CONFIG_FILE, SPLIT_FILE, open_data
+    from trainer.run_setup import CONFIG_FILE, SPLIT_FILE, open_data
 
     cfg_path = run_dir / CONFIG_FILE
     if not cfg_path.is_file():

@@ -1,4 +1,4 @@
-"""``latent-trainer export``: a checkpoint's decoder as TorchScript / ONNX (models/export.py)."""
+"""``latent-trainer export``: a checkpoint's decoder as TorchScript / ONNX (models/checkpoints/export.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-#: models.export.EXPORT_FORMATS, repeated so that `--help` does not import torch and onnx
+#: models.checkpoints.export.EXPORT_FORMATS, repeated so that `--help` does not import torch and onnx
 _FORMATS = ("torchscript", "onnx")
 
 
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.export import export_decoder
+    from models.checkpoints.export import export_decoder
 
     result = export_decoder(args.checkpoint, args.out, formats=tuple(args.formats))
     for fmt, path in result.files.items():

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.errors import ConfigError
-    from models.export_audio import free_stem, render_from_spec, write_export
+    from models.morphing.export_audio import free_stem, render_from_spec, write_export
 
     try:
         spec = json.loads(args.spec.read_text(encoding="utf-8"))

@@ -44,7 +44,7 @@ from trainer.loop import (
     steps_per_epoch,
     train_step,
 )
-from trainer.setup import STATE_FILE, Prepared, TrainOptions, as_tensor, distributed_env, pick_device, prepare
+from trainer.run_setup import STATE_FILE, Prepared, TrainOptions, as_tensor, distributed_env, pick_device, prepare
 from trainer.sink import EventSink, add_log_file
 from trainer.stop import StopRequest
 
@@ -326,7 +326,7 @@ class _Run:
     def _save(self, kind: str) -> None:
         """Write the checkpoint ``kind`` (and, for ``last``, the resume state); rank 0 only."""
         if self.rank == 0:
-            from models.checkpoint import save_checkpoint
+            from models.checkpoints.checkpoint import save_checkpoint
 
             path = save_checkpoint(
                 checkpoint_path(self.run_dir, kind), self.model,
@@ -357,7 +357,7 @@ class _Run:
         }
 
     def _latent_stats(self) -> Any:
-        from models.latent_stats import latent_statistics
+        from models.checkpoints.latent_stats import latent_statistics
 
         n = len(self.train_x)
         if n < 2:
@@ -373,7 +373,7 @@ class _Run:
         return latent_statistics(codes)
 
     def _save_state(self) -> None:
-        from models.checkpoint import save_training_state, unwrap_model
+        from models.checkpoints.checkpoint import save_training_state, unwrap_model
 
         state: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -395,7 +395,7 @@ class _Run:
 
     def _load_init_weights(self, path: str) -> None:
         """Fine-tuning: the weights of ``--init-from`` (same model, shapes checked)."""
-        from models.checkpoint import load_checkpoint
+        from models.checkpoints.checkpoint import load_checkpoint
         from models.errors import CheckpointError
 
         weights = load_checkpoint(path, device="cpu").model.state_dict()
@@ -407,7 +407,7 @@ class _Run:
         log.info("starting from the weights of %s", path)
 
     def _load_state(self, path: Path) -> None:
-        from models.checkpoint import load_training_state
+        from models.checkpoints.checkpoint import load_training_state
         from models.errors import CheckpointError
 
         state = load_training_state(path, map_location=self.device)

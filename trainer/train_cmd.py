@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from trainer.run import run_training
-    from trainer.setup import TrainOptions
+    from trainer.run_setup import TrainOptions
 
     if args.threads:
         torch.set_num_threads(args.threads)

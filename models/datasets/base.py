@@ -10,7 +10,7 @@ When files are checked
 * At open, every reader checks what is cheap: the file exists, is not empty, and (for audio
   found by walking folders) its header parses as audio. Failures go to ``dataset.rejected``.
 * Decoding happens later, when a clip is loaded (``dataset.load``) or its features are
-  computed (:mod:`models.feature_cache`); a decode failure there is reported (an
+  computed (:mod:`models.datasets.feature_cache`); a decode failure there is reported (an
   :class:`~models.errors.AudioLoadError`, or a ``Rejected`` entry in the feature set), never
   fatal for the rest of the dataset.
 """

@@ -1,0 +1,1 @@
+"""The latent map: the scatter view and where its labels go."""

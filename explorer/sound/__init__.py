@@ -1,0 +1,1 @@
+"""The selected sound: its panel and the audio output."""

@@ -1,0 +1,1 @@
+"""From sounds to codes and back: item layout, encoding a dataset, decoding codes to sound."""
