@@ -1,4 +1,4 @@
-"""GUI-thread latency of the real window: idle, t-SNE, training, both, both + hot reload (issue 8).
+"""GUI-thread latency of the real window: idle, t-SNE, training, both, both + hot reload.
 
 A 10 ms precise QTimer on the GUI thread records how late each tick fires; a stall is that
 lateness. Everything goes through the window's own paths: ``MainWindow.project`` on its

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    # imported once the arguments are read: --help and --version answer without loading Qt and torch
     from PySide6.QtWidgets import QApplication
 
     from explorer.sound.audio_out import make_output

@@ -8,6 +8,7 @@ flushed and fsynced, then moved over the destination.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -15,6 +16,38 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from models.errors import LatentExplorerError
+
+
+class WriteError(LatentExplorerError, OSError):
+    """A file could not be written (disk full, no permission...). Its message names what was
+    being written and what is left, never a temporary name; ``errno`` is the original one.
+    """
+
+    @classmethod
+    def of(cls, exc: OSError, target: str | os.PathLike, *, kept: str = "") -> WriteError:
+        """Describe ``exc``, raised while writing ``target`` (a file or a folder).
+
+        kept : what is still there, e.g. ``"the previous checkpoint is unchanged"``.
+        """
+        from models.safe_paths import display_name
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = f"the disk is full{_why(exc)}"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            reason = f"no permission to write{_why(exc)}"
+        elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            reason = f"a file is in the way of a folder{_why(exc)}"
+        else:
+            reason = f"cannot write{_why(exc) or ' (' + type(exc).__name__ + ')'}"
+        err = cls(f"{reason}: nothing was written to {display_name(target)}" + (f"; {kept}" if kept else ""))
+        err.errno = exc.errno
+        return err
+
+
+def _why(exc: OSError) -> str:
+    return f" ({exc.strerror})" if exc.strerror else ""
 
 
 @contextlib.contextmanager
@@ -28,7 +61,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Ite
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        # mkstemp makes 0600 files; the final file gets the mode any other program would give it
+        os.fchmod(fd, default_file_mode())
+    finally:
+        os.close(fd)
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
@@ -40,6 +77,52 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Ite
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def default_file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` gives a new file."""
+    return 0o666 & ~process_umask()
+
+
+def process_umask() -> int:
+    """The process umask, read once and cached.
+
+    Read from ``/proc/self/status`` where there is one; elsewhere by setting and restoring it
+    (the umask is process-wide, so this is done once, not on every write).
+    """
+    global _UMASK
+    if _UMASK is None:
+        mask = None
+        with contextlib.suppress(OSError, ValueError):
+            with open("/proc/self/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("Umask:"):
+                        mask = int(line.split()[1], 8)
+        if mask is None:
+            mask = os.umask(0o022)
+            os.umask(mask)
+        _UMASK = mask
+    return _UMASK
+
+
+_UMASK: int | None = None
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries a killed writer left in ``directory`` (``.NAME.*.tmp``); returns them.
+
+    Only call this where no other writer can be at work (e.g. under a run-directory lock).
+    """
+    removed = []
+    for p in Path(directory).glob(".*.tmp"):
+        if p.is_file() and not p.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+        elif p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -67,6 +150,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~process_umask())  # mkdtemp makes 0700 folders
     try:
         yield tmp
         for child in tmp.rglob("*"):

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
+from models.arrays import fit_length
 from models.atomic import atomic_open
 from models.errors import AudioLoadError, ConfigError
 
@@ -56,7 +58,7 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     path = Path(path)
     _check_file(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except (RuntimeError, sf.LibsndfileError, TypeError) as exc:
         raise AudioLoadError(f"{path.name}: not a readable audio file ({_short(exc)})") from exc
     _check_truncated(path, info.extra_info)
@@ -105,9 +107,7 @@ def load_audio(
     if sr is not None and sr != file_sr:
         if len(y) < 2:
             raise AudioLoadError(f"{path.name}: too short ({len(y)} samples)")
-        import librosa  # imported lazily: librosa's import costs ~1 s
-
-        y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type="soxr_hq")
+        y = resample(y, file_sr, sr)
     if len(y) < min_samples:
         raise AudioLoadError(
             f"{path.name}: too short ({len(y)} samples, at least {min_samples} needed)"
@@ -119,10 +119,36 @@ def load_audio(
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    """The project's one resampler: mono float32 from ``sr`` to ``target_sr``.
+
+    The SoX resampler (``soxr``, "HQ": what librosa's ``res_type="soxr_hq"`` runs) for loading,
+    playback and exports alike. It is deterministic, so a render spec resampled again gives the
+    same samples, and the output has ``ceil(len(y) * target_sr / sr)`` samples (librosa's length).
+
+    y : np.ndarray [shape=(n_samples,)]
+    returns : np.ndarray [shape=(ceil(n_samples * target_sr / sr),), dtype=float32]
+
+    Raises
+    ------
+    ConfigError
+        A rate that is not a positive whole number of Hz.
+    """
+    sr, target_sr = int(sr), int(target_sr)
+    if sr <= 0 or target_sr <= 0:
+        raise ConfigError(f"sample rates must be > 0 Hz, got {sr} and {target_sr}")
+    y = np.asarray(y, dtype=np.float32)
+    if sr == target_sr:
+        return y
+    n = int(np.ceil(len(y) * target_sr / sr))
+    out = soxr.resample(y, sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(fit_length(out, n), dtype=np.float32)
+
+
 def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:
     _check_file(path)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(os.fsencode(path)) as f:
             _check_truncated(path, f.extra_info)
             file_sr = int(f.samplerate)
             frames = -1 if max_duration is None else int(round(max_duration * file_sr))

@@ -7,6 +7,7 @@ rather than a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from typing import Any, TypeVar
@@ -52,17 +53,8 @@ def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
 
 
-def replace_config(cfg: T, **changes: Any) -> T:
-    """``dataclasses.replace`` with the same key and type checks as ``config_from_dict``."""
-    merged = config_to_dict(cfg)
-    merged.update(changes)
-    return config_from_dict(type(cfg), merged)
-
-
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``key=value`` where value is JSON when it parses as JSON, else a plain string."""
-    import json
-
     if "=" not in text:
         raise ConfigError(f"expected key=value, got {text!r}")
     key, raw = text.split("=", 1)

@@ -32,7 +32,10 @@ Event types (fields beyond ``v``/``event``/``time``):
 ``stopped``
     epoch, step, reason ("signal" | "stop_file" | "stdin"), checkpoint (path of ``last``).
 ``error``
-    message, traceback (tail of the Python traceback, may be empty).
+    message, traceback (tail of the Python traceback, may be empty), kind (why, optional:
+    ``"input"`` a bad argument or file, ``"busy"`` the run folder is in use by another trainer,
+    ``"disk"`` the disk is full, ``"files"`` another file system failure, ``"internal"`` a bug;
+    ``""`` from older trainers).
 """
 
 from __future__ import annotations
@@ -146,6 +149,7 @@ class Error(Event):
     type: ClassVar[str] = "error"
     message: str
     traceback: str = ""
+    kind: str = ""
 
 
 #: event name -> class

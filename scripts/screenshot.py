@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             wait(idle, "the step")
     if args.select is not None:
         c.select_point(args.select)
-        w.notifier.selection_changed.emit()
+        w.map_view.show_selection()
         w.decode(play=False)
         wait(lambda: c.decoded is not None and idle(), "the decoded sound")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from models.audio import save_wav
-from models.inference.engine import NullState
+from models.inference.encode import NullState
 from models.nets.base import LatentCode, LatentModel
+from models.representations.base import Representation
 
 SR = 8000
 FRAME = 64
@@ -56,6 +57,10 @@ class FrameRep:
     """Non-overlapping frames of the waveform: features [shape=(n_frames, FRAME)]."""
 
     kind = "stft_frames"
+    time_first = True
+    side_keys = frozenset({"frame_max"})
+    envelope_keys = frozenset({"frame_max"})
+    check_side = Representation.check_side
 
     def __init__(self) -> None:
         self.config = FrameRepConfig()
@@ -70,7 +75,7 @@ class FrameRep:
         f.reshape(-1)[:n] = y
         return Analysis(features=f, side={"frame_max": np.abs(f).max(axis=1)}, n_samples=n)
 
-    def synthesize(self, features, *, side=None, phase="default", n_samples=None) -> np.ndarray:
+    def synthesize(self, features, *, side=None, phase="default", n_samples=None, phase_config=None) -> np.ndarray:
         y = np.asarray(features, np.float32).reshape(-1)
         return y[:n_samples] if n_samples else y
 

@@ -8,6 +8,7 @@ import pytest
 from explorer.core import paths
 from explorer.core.controller import check_fit, load_model
 from models.inference import engine
+from models.inference.decode import decode_features
 from models.datasets import open_dataset
 
 DEMOS = [(paths.DEMO_DATASET, p) for p in paths.demo_checkpoints()] + [
@@ -66,8 +67,7 @@ def test_demo_checkpoint_encodes_and_decodes(datasets, dataset_path, ckpt):
     assert len(sound.y) == analysis.n_samples == len(original)
     assert np.isfinite(sound.y).all() and np.sqrt(np.mean(sound.y**2)) > 1e-3
     # a trained model, not a random one: the clip's codes decode to features near its own
-    time_first = rep.kind == "stft_frames"
-    items = engine.decode_codes(lm.model, enc.frame_codes[enc.frame_clip == i], enc.latent_shape)
-    rec = engine.from_items(items, analysis.features.shape, time_first=time_first)
+    rec = decode_features(lm.model, rep, enc.trajectory(i), latent_shape=enc.latent_shape,
+                          feature_shape=analysis.features.shape)
     rmse = float(np.sqrt(np.mean((np.clip(rec, 0, 1) - analysis.features) ** 2)))
     assert rmse < MAX_FEATURE_RMSE

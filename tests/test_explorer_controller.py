@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from explorer_tiny import N_SAMPLES, SR, FakeState, FrameRep, make_dataset_folder, tiny_loaded_model
+from explorer_tiny import N_SAMPLES, SR, FakeState, make_dataset_folder, tiny_loaded_model
 
 from explorer.core.controller import KMEANS, Controller, check_fit
 from explorer.core.session import SCHEMA_VERSION, load_session, migrate, save_session, session_from_controller
@@ -51,29 +51,24 @@ def test_encode_reports_and_stops(dataset):
     assert engine.encode_dataset(lm.model, lm.representation, dataset, state=Stop()) is None
 
 
-def test_items_round_trip_for_whole_clip_models():
-    f = np.arange(10 * 7, dtype=np.float32).reshape(10, 7)  # (n_mels, n_frames)
-    items = engine.to_items(f, (1, 10, 9))
-    assert items.shape == (1, 1, 10, 9) and np.all(items[0, 0, :, 7:] == 0)
-    assert np.array_equal(engine.from_items(items, f.shape), f)
-    assert engine.to_items(f, (10, 5)).shape == (1, 10, 5)
-    with pytest.raises(Exception, match="differ on more than the time axis"):
-        engine.to_items(f, (8, 9))
-
-
 def test_hit_test_in_pixels_and_hidden_classes(ctl):
-    p = ctl.points[5]
-    assert ctl.hit_test(*p, pixel_size=(1e-3, 1e-3)) == 5
-    # 10 px away with 1e-3 units per pixel: outside a 6 px radius
-    assert ctl.hit_test(p[0] + 0.01, p[1], pixel_size=(1e-3, 1e-3)) in (None, *range(len(ctl.points)))
-    far = ctl.points.max(0) + 100
-    assert ctl.hit_test(*far, pixel_size=(1e-3, 1e-3)) is None
+    # points 10 units apart on the x axis; one screen pixel is 0.1 units along x, 0.01 along y
+    n = len(ctl.points)
+    ctl.set_partial_points(np.c_[10.0 * np.arange(n), np.zeros(n)])
+    px = (0.1, 0.01)
+    assert ctl.hit_test(50.0, 0.0, pixel_size=px, radius_px=6) == 5
+    assert ctl.hit_test(50.5, 0.0, pixel_size=px, radius_px=6) == 5  # 5 px right: inside the radius
+    assert ctl.hit_test(50.7, 0.0, pixel_size=px, radius_px=6) is None  # 7 px: outside
+    assert ctl.hit_test(50.0, 0.05, pixel_size=px, radius_px=6) == 5  # 5 px up (y has its own scale)
+    assert ctl.hit_test(50.0, 0.07, pixel_size=px, radius_px=6) is None
+    assert ctl.hit_test(54.0, 0.0, pixel_size=(1.0, 1.0), radius_px=6) == 5  # the nearer of two in reach
+    assert ctl.hit_test(56.0, 0.0, pixel_size=(1.0, 1.0), radius_px=6) == 6
     label = ctl.point_labels()[5]
     ctl.toggle_class(label)
-    assert ctl.hit_test(*p, pixel_size=(1e-3, 1e-3)) != 5
     assert not ctl.visible_mask()[5]
+    assert ctl.hit_test(50.0, 0.0, pixel_size=px, radius_px=6) is None  # hidden points cannot be hit
     ctl.toggle_class(label)
-    assert ctl.visible_mask().all()
+    assert ctl.visible_mask().all() and ctl.hit_test(50.0, 0.0, pixel_size=px, radius_px=6) == 5
 
 
 def test_decode_point_has_clip_length_and_sound(ctl):
@@ -99,17 +94,17 @@ def test_decode_position_is_estimate_and_gains_change_it(ctl):
 
 
 def test_frame_mode_and_kmeans(ctl):
-    ctl.point_mode = "frame"
+    assert ctl.set_point_mode("frame")
     codes, clips, frames = ctl.map_codes()
     assert len(codes) == 24 * 32 and frames.max() == 31
     ctl.set_embedding(ctl.project_task("pca")(FakeState()))
     ctl.select_point(40)
     d = ctl.decode_task()(FakeState())
     assert "frame 8 held" in d.decoded.title and len(d.decoded.y) == N_SAMPLES
-    ctl.point_mode = "clip"
+    assert ctl.set_point_mode("clip")
     ctl.set_embedding(ctl.project_task("pca")(FakeState()))
     ctl.set_colour_field(KMEANS)
-    ctl.cluster_labels = ctl.kmeans_task()(FakeState())
+    ctl.set_cluster_labels(ctl.kmeans_task()(FakeState()))
     assert set(ctl.point_labels()) <= {f"cluster {k}" for k in range(1, 9)}
     # four well-separated classes of sounds: clusters never mix the sines of two classes much
     assert len(ctl.classes()) >= 4
@@ -119,19 +114,24 @@ def test_tsne_task_reports_partials(ctl):
     ctl.tsne_params = {"n_iter": 20, "early_exaggeration_iter": 20, "callbacks_every_iters": 10}
     st = FakeState()
     emb = ctl.project_task("tsne")(st)
-    assert emb.method == "tsne" and len(st.partials) == 4 and st.partials[0].shape == (24, 2)
+    # the starting layout, then one every 10 of the 40 iterations
+    assert emb.method == "tsne" and len(st.partials) == 1 + 4 and st.partials[0].shape == (24, 2)
 
 
-def test_model_that_does_not_fit_is_refused(dataset):
+def test_model_at_another_rate_fits_and_one_that_cannot_is_refused(dataset):
     lm = tiny_loaded_model()
-    lm.representation.sample_rate = 16000
-    with pytest.raises(CheckpointError, match="16000 Hz"):
+    lm.representation.sample_rate = 16000  # the clips are resampled to the model's rate
+    assert check_fit(lm, dataset).notes == ("clips resampled from 8000 Hz to the model's 16000 Hz",)
+    from explorer_tiny import TinyAE, TinyAEConfig
+
+    lm.model = TinyAE(TinyAEConfig(input_shape=(32,)))  # frames of 32 values; the features have 64
+    with pytest.raises(CheckpointError, match="cannot feed a model taking frames of shape"):
         check_fit(lm, dataset)
 
 
 def test_session_round_trip_and_versions(ctl, tmp_path):
     ctl.select_point(4)
-    ctl.hidden = {"noise"}
+    ctl.restore_view(hidden={"noise"})
     s = session_from_controller(ctl)
     save_session(tmp_path / "s.json", s)
     back = load_session(tmp_path / "s.json")
@@ -168,7 +168,7 @@ def test_real_preset_through_a_checkpoint(preset, dataset, tmp_path):
     c.set_dataset(dataset)
     c.add_model(lm)
     c.set_encoding(c.current_key, c.encode_task()(FakeState()))
-    assert c.encoding.layout == {"colonel-hybrid": "frames", "roche-lstm-ae": "chunks"}.get(preset, "whole")
+    assert c.encoding.layout == {"colonel-hybrid": "frames", "roche-lstm-ae": "windows"}.get(preset, "clips")
     c.set_embedding(c.project_task("pca")(FakeState()))
     c.select_point(0)
     d = c.decode_task()(FakeState())
@@ -178,9 +178,9 @@ def test_real_preset_through_a_checkpoint(preset, dataset, tmp_path):
     assert est.decoded.estimated and len(est.decoded.y) == N_SAMPLES
 
 
-# --- the sound panel's class metric, label placement, field names (UI polish) ----------------------
+# --- the sound panel's class metric, label placement, field names --------------------------------
 def test_metrics_task_scores_mfcc_dtw_deviation_in_its_class(ctl, dataset):
-    from explorer.core.metrics_task import DTW_PREFIX, class_cache, metrics_task
+    from explorer.core.metrics_task import DTW_PREFIX, metrics_task
     from models.metrics.mfcc_dtw import ClassDTW, mfcc
 
     ctl.select_point(2)
@@ -200,11 +200,11 @@ def test_metrics_task_scores_mfcc_dtw_deviation_in_its_class(ctl, dataset):
     expected = by_hand.deviation(members.index(clip), mfcc(d.decoded.y, sr=SR))
     assert out[key] == pytest.approx(expected, rel=1e-6)
     # the class is computed once: another member of the same class reuses it
-    builds = class_cache(ctl).builds
+    builds = ctl.class_dtw.builds
     other = next(i for i, c in enumerate(ctl.point_clip) if int(c) in members and int(c) != clip)
     ctl.select_point(other)
     out2 = metrics_task(ctl.decode_task()(FakeState()), ctl)(FakeState())
-    assert key in out2 and class_cache(ctl).builds == builds
+    assert key in out2 and ctl.class_dtw.builds == builds
 
 
 def test_metrics_task_scores_an_estimate_against_the_nearest_class(ctl, dataset):
@@ -239,3 +239,99 @@ def test_field_display_names():
     assert field_display_name("instrument_source_str") == "instrument source"
     assert field_display_name("digit") == "digit"
     assert field_display_name("room_size_str") == "room size"
+
+
+# --- the controller owns its state and announces every change ------------------------------------------
+SIGNALS = ("dataset_changed", "models_changed", "model_changed", "encoding_changed", "mapping_changed",
+           "embedding_changed", "colours_changed", "hidden_classes_changed", "selection_changed", "gains_changed",
+           "decoded_changed", "metrics_changed", "paths_changed")
+
+
+def recorder(c: Controller) -> list[str]:
+    heard: list[str] = []
+    for name in SIGNALS:
+        getattr(c, name).connect(lambda *args, name=name: heard.append(name))
+    return heard
+
+
+def test_each_change_is_announced_once_by_the_controller(ctl, dataset):
+    heard = recorder(ctl)
+
+    def after(action) -> list[str]:  # noqa: ANN001
+        heard.clear()
+        action()
+        return list(heard)
+
+    assert after(lambda: ctl.select_point(3)) == ["selection_changed"]
+    assert after(lambda: ctl.toggle_class("low")) == ["hidden_classes_changed"] and ctl.hidden == {"low"}
+    assert after(lambda: ctl.set_gains([1.0] * 5)) == []  # nothing changed, nothing said
+    assert after(lambda: ctl.set_gains([2.0, 1, 1, 1, 1])) == ["gains_changed"]
+    assert after(lambda: ctl.set_method("tsne")) == ["mapping_changed"]
+    assert after(lambda: ctl.set_method("tsne")) == []
+    assert after(lambda: ctl.set_colour_field(KMEANS)) == ["colours_changed"] and ctl.hidden == set()
+    assert after(lambda: ctl.set_cluster_labels(np.zeros(len(ctl.points), int))) == ["colours_changed"]
+    d = ctl.decode_task()(FakeState())
+    assert after(lambda: ctl.set_decoded(d)) == ["decoded_changed"]
+    assert after(lambda: ctl.set_metrics({"RMSE (spectrogram)": 0.5})) == ["metrics_changed"]
+    assert ctl.decoded.metrics == {"RMSE (spectrogram)": 0.5}
+    assert after(lambda: ctl.set_partial_points(ctl.points + 1.0)) == ["embedding_changed"]
+    assert after(lambda: ctl.set_paths([])) == ["paths_changed"]
+    # a hot reload swaps model, encoding and map at once, keeps the selection, says all of it
+    lm, enc, emb = ctl.current, ctl.encoding, ctl.embedding
+    said = after(lambda: ctl.replace_model(lm, enc, emb))
+    assert set(said) == {"models_changed", "model_changed", "encoding_changed", "mapping_changed",
+                         "embedding_changed", "selection_changed", "decoded_changed"}
+    assert ctl.selection.index == 3 and ctl.decoded is None and ctl.method == "pca"
+    # a new dataset resets the map and the selection
+    said = after(lambda: ctl.set_dataset(dataset))
+    assert said[0] == "dataset_changed" and "selection_changed" in said
+    assert ctl.selection is None and len(ctl.points) == 0 and ctl.encoding is None
+
+
+def test_frames_of_a_whole_clip_model_are_refused_without_a_word(ctl):
+    heard = recorder(ctl)
+    ctl.encodings[ctl.current_key].layout = "clips"  # as a whole-clip model encodes
+    assert not ctl.set_point_mode("frame") and ctl.point_mode == "clip" and heard == []
+
+
+def test_the_controller_declares_everything_it_holds(ctl, dataset):
+    from explorer.core.metrics_task import metrics_task
+    from explorer.core.path_book import PathBook
+
+    declared = set(vars(Controller()))
+    book = PathBook(ctl)
+    book.new_path([book.waypoint_at_point(0), book.waypoint_at_point(5)])
+    ctl.select_point(2)
+    d = ctl.decode_task()(FakeState())
+    ctl.set_decoded(d)
+    ctl.set_metrics(metrics_task(d, ctl)(FakeState()))
+    # nothing was attached from outside: paths and the class cache were there from the start
+    # (psygnal keeps each signal's connections on the instance once it is used)
+    assert set(vars(ctl)) - set(SIGNALS) == declared and len(ctl.paths) == 1 and ctl.class_dtw.builds == 1
+
+
+def test_state_changes_only_on_its_own_thread(ctl):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            ctl.select_point(1)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and "GUI thread" in str(errors[0]) and ctl.selection is None
+
+
+def test_a_tsne_stopped_before_its_first_iteration_gives_back_the_map_before_it(ctl):
+    pca = ctl.embedding
+    ctl.tsne_params = {"n_iter": 100000, "early_exaggeration_iter": 10, "callbacks_every_iters": 5}
+    st = FakeState(stop_after=1)  # Esc while the starting layout is on screen
+    back = ctl.project_task("tsne")(st)
+    assert len(st.partials) == 1 and back is pca and back.method == "pca"
+    ctl.set_embedding(back)
+    assert ctl.method == "pca" and np.array_equal(ctl.points, pca.points)

@@ -9,12 +9,11 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
-from explorer_tiny import N_SAMPLES, SR
+from explorer_tiny import N_SAMPLES, SR, FakeState
 from PySide6.QtCore import QPoint, Qt
 from test_explorer_window import TIMEOUT, click_data, make_window, wait_map
 
 from explorer.core.controller import load_model
-from models.inference import engine
 from models.morphing.export_audio import ExportOptions, render_from_spec
 
 pytestmark = pytest.mark.gui
@@ -122,11 +121,9 @@ def test_drawn_path_decodes_n_steps_ending_on_its_end_points(qtbot, window):
     qtbot.mouseClick(w.map_view.plot.viewport(), Qt.MouseButton.LeftButton, pos=pa)
     qtbot.waitUntil(lambda: len(sink.played) == 1, timeout=TIMEOUT)
     assert np.array_equal(sink.played[0][0], r.steps[0])
-    # ...and the last the decoding of its end point (under the path's template clip)
-    end = np.array([path.waypoints[-1].xy])
-    ref = engine.render_code(c.current.model, c.current.representation, c.dataset, c.encoding,
-                             c.embedding.inverse(end)[0], template_clip=panel.book.template_clip(path))
-    assert np.array_equal(r.steps[-1], ref.y)
+    # ...and the last what a click on its end point plays (a blend of the clips nearest to it)
+    c.select_position(*path.waypoints[-1].xy)
+    assert np.array_equal(r.steps[-1], c.decode_task()(FakeState()).decoded.y)
     assert not np.allclose(r.steps[0], r.steps[-1])
     # placed-back steps are drawn, with a link from each step on the path
     assert len(panel.tool.placed.data) == 7 and np.allclose(
@@ -154,8 +151,9 @@ def test_play_morph_moves_a_playhead_and_stops(qtbot, window):
     panel.play_morph_btn.click()
     assert len(sink.played[-1][0]) == len(r.morph) and sink.played[-1][1] == SR
     assert len(panel.tool.playhead.data) == 1
-    # the playhead glides along the path: mid-way through the morph it sits between the steps
-    mid = panel.playhead_xy(2.5 * r.hop_samples)
+    # the playhead glides along the path: the morph passes step k half a step into its slot, so
+    # half-way between two slots it sits between the steps
+    mid = panel.playhead_xy(0.5 * r.step_samples + 2.5 * r.hop_samples)
     assert np.allclose(mid, 0.5 * (r.xy[2] + r.xy[3]))
     stops = sink.stops
     qtbot.keyClick(w, Qt.Key.Key_Escape)
@@ -172,17 +170,19 @@ def test_click_waypoints_edit_undo_redo(qtbot, window):
     centres = c.class_centres_2d()
     far = np.argmax(np.min(np.linalg.norm(c.points[:, None] - np.array(list(centres.values()))[None], axis=-1), axis=1))
     click_data(qtbot, w, *c.points[far])  # a point (the one farthest from every centre)
-    click_data(qtbot, w, *centres["high"])  # a class centre
+    # a class centre: the one with no point on it (a click there would be as near the point)
+    lab = max(centres, key=lambda k: np.min(np.linalg.norm(c.points - centres[k], axis=1)))
+    click_data(qtbot, w, *centres[lab])
     path = panel.book.path
     assert [wp.kind for wp in path.waypoints] == ["point", "centre"]
-    assert path.waypoints[1].label == "high" and path.title().endswith("-to-high")
+    assert path.waypoints[1].label == lab and path.title().endswith(f"-to-{lab}")
     labels = c.point_labels()
-    assert np.allclose(path.waypoints[1].code, c.map_codes()[0][labels == "high"].mean(0))
+    assert np.allclose(path.waypoints[1].code, c.map_codes()[0][labels == lab].mean(0))
     wait_render(qtbot, w)
     # drag the centre waypoint to empty space: it becomes a position
     spot = empty_spots(w, 1)[0]
     vp = w.map_view.plot.viewport()
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=w.map_view.data_to_viewport(*centres["high"]))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=w.map_view.data_to_viewport(*centres[lab]))
     qtbot.mouseMove(vp, w.map_view.data_to_viewport(*spot))
     qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=w.map_view.data_to_viewport(*spot))
     assert panel.book.path.waypoints[1].kind == "position"
@@ -233,10 +233,12 @@ def test_export_wavs_and_a_spec_that_renders_the_same(qtbot, real_window, tmp_pa
     assert res.returncode == 0, res.stderr
     assert np.array_equal(sf.read(tmp_path / "cli" / morph_wav.name, dtype="float32")[0],
                           sf.read(morph_wav, dtype="float32")[0])
-    # drag out: a file URL to a WAV of the morph
+    # drag out: a file URL to a WAV of the morph, at a DAW's rate, in the drag folder
+    w.settings.setValue("drag/dir", str(tmp_path / "drags"))
     mime = panel.drag.mime_data()
     dragged = mime.urls()[0].toLocalFile()
-    assert os.path.exists(dragged) and sf.info(dragged).frames == len(r.morph)
+    assert os.path.dirname(dragged) == str(tmp_path / "drags") and sf.info(dragged).samplerate == 48000
+    assert abs(sf.info(dragged).frames - len(r.morph) * 48000 / SR) <= 1
 
 
 def test_export_failure_shows_an_error_and_writes_nothing(qtbot, window, tmp_path, monkeypatch):

@@ -190,3 +190,49 @@ def test_compiled_path_equals_scipy_and_hungarian_path():
     assert np.mean(harmonic_prf(x, y, peak_kwargs={"prominence": 30}, **kw).f1) != pytest.approx(
         np.mean(fast.f1)
     )
+
+
+# --- the level scale of [0, 1] log features ---------------------------------------------------
+def _log_features_with_noise_floor_peaks():
+    """A hand-made [0, 1] log-mel (80 dB per unit), 16 bands x 8 equal frames, and a reconstruction.
+
+    Original: peaks at bands 3 (1.0 = 0 dB) and 6 (0.75 = -20 dB), two noise-floor peaks at
+    bands 9 and 12 (0.125 = -70 dB). Reconstruction: the same strong peaks, its noise-floor peaks
+    at bands 10 and 13. On the right scale the 30 dB rule keeps bands 3 and 6 in both: P = R =
+    F1 = 1. Read as amplitudes (20 log10 of 1, 0.75, 0.125: 0, -2.5, -18 dB) all four peaks pass
+    it: two of four match on each side, P = R = F1 = 0.5.
+    """
+    S = np.zeros((16, 8))
+    S[3], S[6], S[9], S[12] = 1.0, 0.75, 0.125, 0.125
+    R = np.zeros((16, 8))
+    R[3], R[6], R[10], R[13] = 1.0, 0.75, 0.125, 0.125
+    return S, R
+
+
+def test_log_features_are_scored_on_their_db_scale():
+    S, R = _log_features_with_noise_floor_peaks()
+    freqs = mel_band_frequencies(16, fmax=4000.0, htk=True)
+    # neighbouring bands are further apart than the 3 % tolerance: 9 never matches 10
+    assert np.all(np.diff(freqs) / freqs[1:] > 0.03)
+    right = harmonic_prf(S, R, freqs=freqs, kind="db", db_per_unit=80)
+    assert (right.precision, right.recall, right.f1, right.n_frames) == (1.0, 1.0, 1.0, 8)
+    wrong = harmonic_prf(S, R, freqs=freqs)  # the old evaluation: [0, 1] values as amplitudes
+    assert (wrong.precision, wrong.recall, wrong.f1) == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_evaluation_reads_log_features_on_their_db_scale():
+    from models.representations import representation_from_dict
+    from trainer.evaluate import _reconstruction, harmonic_levels
+
+    rep = representation_from_dict({"kind": "logmel", "sample_rate": 8000, "n_fft": 256, "win_length": 256,
+                                    "hop_length": 64, "n_mels": 16, "top_db": 80.0, "n_frames": 8})
+    S, R = _log_features_with_noise_floor_peaks()
+    scores = _reconstruction([S], [R], rep, "clips")
+    assert scores["f1"].tolist() == [1.0] and scores["precision"].tolist() == [1.0]
+    assert harmonic_levels(rep) == {"kind": "db", "db_per_unit": 80.0}
+    frames = {"kind": "stft_frames", "sample_rate": 8000, "n_fft": 256, "hop_length": 64}
+    assert harmonic_levels(representation_from_dict({**frames, "magnitude": "log", "top_db": 60.0})) == {
+        "kind": "db", "db_per_unit": 60.0}
+    assert harmonic_levels(representation_from_dict({**frames, "magnitude": "linear"})) == {"kind": "amplitude"}
+    with pytest.raises(ConfigError, match="level scale"):
+        harmonic_levels(representation_from_dict({"kind": "waveform", "sample_rate": 8000, "n_samples": 256}))

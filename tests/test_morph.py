@@ -12,7 +12,7 @@ import soundfile as sf
 from explorer_tiny import N_SAMPLES, SR, FrameRep, TinyAE, TinyAEConfig, make_dataset_folder
 
 from models.inference import engine
-from models.morphing import morph
+from models.morphing import morph, render, sources
 from models.errors import CheckpointError, ConfigError
 from models.morphing.export_audio import (
     ExportOptions,
@@ -103,23 +103,42 @@ def test_crossfade_is_equal_power_and_has_the_expected_length():
     steps = [np.ones(L, np.float32), np.ones(L, np.float32), np.ones(L, np.float32)]
     out = morph.crossfade_concat(steps, c)
     assert len(out) == L + 2 * (L - c)
-    # equal power: for uncorrelated sounds the summed power stays; fades are sin/cos
+    # the fades are quarter periods of sin (in) and cos (out)
     t = (np.arange(c) + 0.5) / c
     assert np.allclose(out[L - c: L], np.sin(np.pi / 2 * t) + np.cos(np.pi / 2 * t), atol=1e-6)
-    assert np.allclose(np.sin(np.pi / 2 * t) ** 2 + np.cos(np.pi / 2 * t) ** 2, 1.0)
     assert out[0] == 1.0 and out[-1] == 1.0
     assert len(morph.crossfade_concat(steps, 0)) == 3 * L
+    # equal power: through the overlap of two uncorrelated sounds the loudness holds, where a
+    # linear crossfade would dip to half the power in the middle
+    L, c = 4000, 1600
+    rng = np.random.default_rng(0)
+    noise = [rng.standard_normal(L).astype(np.float32) for _ in range(2)]
+    out = morph.crossfade_concat(noise, c)
+    hop = L - c
+    np.testing.assert_array_equal(out[:hop], noise[0][:hop])  # each sound alone is left as it is
+    np.testing.assert_array_equal(out[L:], noise[1][c:])
+    quarters = np.mean(out[hop:L].reshape(4, -1) ** 2, axis=1)
+    assert np.allclose(quarters, 1.0, atol=0.25), quarters
+    linear = np.linspace(0, 1, c)
+    dip = np.mean(((1 - linear) * noise[0][hop:] + linear * noise[1][:c])[c * 3 // 8: c * 5 // 8] ** 2)
+    assert dip < 0.7  # the check above tells the two apart
 
 
 # --- rendering ------------------------------------------------------------------------------------
+def render_tiny(model, rep, enc, dataset, path, **kw):
+    book = sources.TrajectoryBook(enc, rep, dataset, input_shape=model.input_shape)
+    trajectories = [sources.waypoint_trajectory(book, w) for w in path.waypoints]
+    return render.render_path(model, rep, path, latent_shape=enc.latent_shape, layout=enc.layout,
+                              trajectories=trajectories, **kw)
+
+
 def test_render_path_ends_are_the_decodings_of_its_end_points(tiny, dataset):
     model, rep, enc, emb = tiny
     path = two_point_path(enc, emb, 0, 20, n_steps=6, crossfade=0.5)
-    tpl = morph.template_from_clip(rep, dataset, 0, layout=enc.layout)
-    r = morph.render_path(model, rep, path, latent_shape=enc.latent_shape, template=tpl, embedding=emb)
+    r = render_tiny(model, rep, enc, dataset, path, embedding=emb)
     assert len(r.steps) == 6 and all(len(s) == N_SAMPLES for s in r.steps)
-    for k, code in ((0, enc.clip_codes[0]), (-1, enc.clip_codes[20])):
-        ref = engine.render_code(model, rep, dataset, enc, code, template_clip=0).y
+    for k, clip in ((0, 0), (-1, 20)):
+        ref = engine.render_clip(model, rep, dataset, enc, clip, phase=engine.ESTIMATED_PHASE).y
         assert np.array_equal(r.steps[k], ref)
     assert np.sqrt(np.mean(r.steps[3] ** 2)) > 0.01  # the middle is not silence
     hop = N_SAMPLES - N_SAMPLES // 2
@@ -130,13 +149,13 @@ def test_render_path_ends_are_the_decodings_of_its_end_points(tiny, dataset):
     assert np.linalg.norm(r.placed[0] - emb.points[0]) < 0.1 * scale
 
 
-def test_step_duration_stretches_the_template(tiny, dataset):
+def test_step_duration_stretches_the_steps(tiny, dataset):
     model, rep, enc, emb = tiny
     path = two_point_path(enc, emb, 0, 20, n_steps=3, step_duration=0.5, crossfade=0.0)
-    tpl = morph.template_from_clip(rep, dataset, 0, layout=enc.layout)
-    r = morph.render_path(model, rep, path, latent_shape=enc.latent_shape, template=tpl)
+    r = render_tiny(model, rep, enc, dataset, path)
     assert r.step_samples == SR // 2 and len(r.morph) == 3 * (SR // 2) and r.placed is None
-    assert len(r.template.frame_max) == rep.feature_shape(SR // 2)[0]
+    assert all(len(s) == SR // 2 for s in r.steps)
+    assert len(r.trajectories[0].envelope) == rep.feature_shape(SR // 2)[0]
 
 
 def test_render_stops_when_asked(tiny, dataset):
@@ -145,9 +164,7 @@ def test_render_stops_when_asked(tiny, dataset):
 
     state = FakeState(stop_after=0)
     state.should_stop = lambda: True
-    tpl = morph.template_from_clip(rep, dataset, 0, layout=enc.layout)
-    assert morph.render_path(model, rep, two_point_path(enc, emb), latent_shape=enc.latent_shape,
-                             template=tpl, state=state) is None
+    assert render_tiny(model, rep, enc, dataset, two_point_path(enc, emb), state=state) is None
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -216,15 +233,14 @@ def real(tmp_path_factory, dataset):
 
 def export_path(lm, enc, emb, dataset, out_dir, options, *, n_steps=4):
     path = two_point_path(enc, emb, 1, 22, n_steps=n_steps, interpolation="spherical", step_duration=0.1)
-    tpl = morph.template_from_clip(lm.representation, dataset, 1, layout=enc.layout)
     centre = np.nanmean(enc.clip_codes, axis=0)
-    r = morph.render_path(lm.model, lm.representation, path, latent_shape=enc.latent_shape, template=tpl, centre=centre)
+    r = render_tiny(lm.model, lm.representation, enc, dataset, path, centre=centre)
     signals, sr = finish_signals([r.morph] if options.what == "morph" else r.steps, r.sr, options)
     stem = export_stem(options, title=path.title(), model="colonel", n_steps=n_steps)
     names = export_names(options, stem, n_steps)
     spec = morph_spec(model=model_record(lm.checkpoint, label=lm.label), representation=lm.representation,
                       dataset={"path": str(dataset.root), "fingerprint": dataset.fingerprint},
-                      latent_shape=enc.latent_shape, layout=enc.layout, path=path, template=tpl, centre=centre,
+                      latent_shape=enc.latent_shape, layout=enc.layout, path=path, trajectories=r.waypoints, centre=centre,
                       options=options, files=names)
     write_export(out_dir, list(zip(names, signals)), sr=sr, subtype=options.subtype, spec=spec, spec_name=stem + ".json")
     return stem, names, signals, sr
@@ -283,4 +299,42 @@ def test_old_sessions_migrate_to_paths():
     from explorer.core.session import SCHEMA_VERSION, migrate
 
     s = migrate({"schema_version": 1, "dataset": "x"})
-    assert SCHEMA_VERSION == 2 and s["schema_version"] == 2 and s["paths"] == [] and s["dataset"] == "x"
+    assert SCHEMA_VERSION == 3 and s["schema_version"] == 3 and s["paths"] == [] and s["dataset"] == "x"
+
+
+def test_a_waveform_model_morphs_by_overlapping_decoded_windows(dataset):
+    """A whole-clip waveform model (Lionello): one code per clip, the continuous morph overlap-adds grains."""
+    from models.nets.registry import build_model, get_preset
+    from models.representations import representation_from_dict
+
+    p = get_preset("lionello-ccvae-digits-small")
+    rep = representation_from_dict({**p.representation, **p.tiny_representation})
+    model = build_model(p.model, {**p.model_config, **p.tiny_model})
+    enc = engine.encode_dataset(model, rep, dataset)
+    assert enc.layout == "clips"
+    path = MorphPath(waypoints=[Waypoint.make("point", enc.clip_codes[i], (i, 0), clip=i) for i in (0, 7)],
+                     params=MorphParams(n_steps=4))
+    r = render_tiny(model, rep, enc, dataset, path)
+    assert r.made == "model waveform" and all(len(s) == rep.config.n_samples for s in r.steps)
+    assert len(r.morph) == r.step_samples + 3 * r.hop_samples and np.isfinite(r.morph).all()
+    assert np.abs(r.morph).max() > 0  # an untrained decoder still makes a sound, not silence
+    assert np.array_equal(r.steps[-1], engine.render_clip(model, rep, dataset, enc, 7, phase=engine.ESTIMATED_PHASE).y)
+
+
+def test_waypoints_keep_the_sounds_they_stand_for_and_old_ones_load():
+    w = Waypoint.make("position", np.zeros(3), (1.0, 2.0), members=[(4, -1), (9, -1)], weights=[0.75, 0.25])
+    c = Waypoint.make("centre", np.ones(3), (0.0, 0.0), label="flute medoid", clip=9, members=[(4, -1), (9, -1)],
+                      statistic="medoid")
+    p = MorphPath(waypoints=[w, c], params=MorphParams(mode="freeze"))
+    back = MorphPath.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert back.waypoints == p.waypoints and back.params.mode == "freeze"
+    # a path saved before trajectories: no members, no statistic, no mode
+    old = {"waypoints": [{"kind": "centre", "code": [0.0, 0.0, 0.0], "xy": [0, 0], "label": "flute"}],
+           "params": {"n_steps": 4, "interpolation": "linear", "step_duration": None, "crossfade": 0.5}}
+    p_old = MorphPath.from_dict(old)
+    assert p_old.params.mode == "trajectory" and p_old.waypoints[0].members == ()
+    assert p_old.waypoints[0].statistic == "barycentre"
+    with pytest.raises(ConfigError):
+        MorphParams(mode="held")
+    with pytest.raises(ConfigError):
+        Waypoint.make("position", np.zeros(3), (0, 0), members=[(1, -1)], weights=[0.5, 0.5])

@@ -1,28 +1,32 @@
 """From a dataset and a representation to the arrays a model trains on.
 
-What an *item* is depends on the model:
+What an *item* is follows :mod:`models.inference.layout` (the app cuts clips the same way):
 
-* frame models (``consumes == "stft_frames"``, no ``sequence`` attribute): every frame of every
+* frame models on a time-first representation (``layout == "frames"``): every frame of every
   clip is an item ``(n_bins,)``; all-zero frames are dropped from training when
   ``train.drop_silent_frames`` (Colonel's preprocessing);
-* sequence models (``sequence = True``): windows of ``seq_len`` consecutive frames,
-  ``(seq_len, n_bins)``, hopping by ``train.seq_hop``; a clip shorter than a window is padded
-  with zero frames;
-* log-mel and waveform models: one item per clip, ``(n_mels, n_frames)`` or ``(n_samples,)``.
-  Clips whose features differ in length are zero-padded or cropped to the most common length
-  (ties: the longest), so a stray long file does not set the size of every item.
+* sequence models (``"windows"``): windows of ``seq_len`` consecutive frames,
+  ``(seq_len, n_bins)``, hopping by ``train.seq_hop``; the clip is padded with zero frames until
+  every frame lies in a window;
+* log-mel and waveform models (``"clips"``): one item per clip, ``(n_mels, n_frames)`` or
+  ``(n_samples,)``. Clips whose features differ in length are zero-padded or cropped to the most
+  common length (ties: the longest), so a stray long file does not set the size of every item.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from models.errors import DatasetError
+from models.inference import layout as item_layout
+from models.inference.encode import features_by_clip
+from models.arrays import fit_length  # noqa: F401  (re-exported: the trainer's pad/crop)
+from models.inference.layout import common_length
+from models.representations.base import representation_class
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +51,8 @@ class Items:
 
 
 def item_mode(model_cls: type, rep_kind: str) -> str:
-    """``"frames"``, ``"windows"`` or ``"clips"`` for a model class and a representation kind."""
-    if rep_kind == "stft_frames":
-        return "windows" if getattr(model_cls, "sequence", False) else "frames"
-    return "clips"
+    """The item layout (``"frames"``, ``"windows"`` or ``"clips"``) of a model class on a representation kind."""
+    return item_layout.layout_for(model_cls, representation_class(rep_kind))
 
 
 def class_names(dataset: Any) -> list[str]:
@@ -77,34 +79,7 @@ def clip_features(dataset: Any, rep: Any, *, cache_dir: str | None = None) -> li
     """
     from models.datasets.feature_cache import FeatureCache
 
-    fs = FeatureCache(cache_dir).features(dataset, rep)
-    return _unpack_feature_set(fs, len(dataset.clips))
-
-
-def _unpack_feature_set(fs: Any, n: int) -> list[np.ndarray | None]:
-    # FeatureSet: ``fs[j]`` is the j-th usable clip (memory-mapped), ``fs.indices[j]`` its clip index.
-    out: list[np.ndarray | None] = [None] * n
-    for j, i in enumerate(fs.indices):
-        out[int(i)] = np.array(fs[j], dtype=np.float32)
-    for rej in getattr(fs, "rejected", []):
-        log.warning("skipping %s: %s", rej.path, rej.reason)
-    return out
-
-
-def common_length(feats: list[np.ndarray], axis: int) -> int:
-    """Most common size along ``axis`` (ties: the largest)."""
-    counts = Counter(int(f.shape[axis]) for f in feats)
-    return max(counts, key=lambda k: (counts[k], k))
-
-
-def fit_length(f: np.ndarray, length: int, axis: int) -> np.ndarray:
-    """Zero-pad or crop ``f`` to ``length`` along ``axis``."""
-    n = f.shape[axis]
-    if n >= length:
-        return np.take(f, np.arange(length), axis=axis)
-    pad = [(0, 0)] * f.ndim
-    pad[axis] = (0, length - n)
-    return np.pad(f, pad)
+    return features_by_clip(FeatureCache(cache_dir).features(dataset, rep), len(dataset.clips))
 
 
 def build_items(
@@ -121,31 +96,26 @@ def build_items(
 ) -> Items:
     """Items of the clips ``indices`` (see the module docstring).
 
+    mode : the item layout (:func:`item_mode`).
+    seq_len, seq_hop : window length and hop (``"windows"``; hop ``seq_len`` when 0).
     clip_length : for ``mode == "clips"``, the length items are fitted to along their time
         axis (the last axis); computed from these clips when ``None``.
+    rep_kind : not needed (the layout says everything); accepted for older callers.
     """
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     cs: list[np.ndarray] = []
     usable = [int(i) for i in indices if feats[int(i)] is not None]
-    if mode == "clips" and usable and clip_length is None:
+    if mode == item_layout.CLIPS and usable and clip_length is None:
         clip_length = common_length([feats[i] for i in usable], axis=-1)
     for i in usable:
         f = feats[i]
-        if mode == "frames":
-            if f.ndim != 2:
-                raise DatasetError(f"expected frames (n_frames, n_bins), got shape {f.shape}")
-            if drop_silent:
-                f = f[np.any(f != 0, axis=1)]
-            items = f
-        elif mode == "windows":
-            if len(f) < seq_len:
-                f = fit_length(f, seq_len, axis=0)
-            hop = seq_hop or seq_len
-            starts = range(0, len(f) - seq_len + 1, hop)
-            items = np.stack([f[s : s + seq_len] for s in starts])
-        else:
-            items = fit_length(f, clip_length, axis=-1)[None]
+        if mode == item_layout.FRAMES and f.ndim != 2:
+            raise DatasetError(f"expected frames (n_frames, n_bins), got shape {f.shape}")
+        shape = _item_shape(f, mode, seq_len=seq_len, clip_length=clip_length)
+        items = item_layout.to_items(f, mode, shape, hop=seq_hop or None)
+        if mode == item_layout.FRAMES and drop_silent:
+            items = items[np.any(items != 0, axis=1)]
         xs.append(items.astype(np.float32, copy=False))
         ys.append(np.full(len(items), classes[i], dtype=np.int64))
         cs.append(np.full(len(items), i, dtype=np.int64))
@@ -154,14 +124,15 @@ def build_items(
     return Items(np.concatenate(xs), np.concatenate(ys), np.concatenate(cs))
 
 
+def _item_shape(f: np.ndarray, mode: str, *, seq_len: int, clip_length: int | None) -> tuple[int, ...]:
+    if mode == item_layout.FRAMES:
+        return tuple(f.shape[1:])
+    if mode == item_layout.WINDOWS:
+        return (int(seq_len), *f.shape[1:])
+    return (*f.shape[:-1], int(clip_length if clip_length is not None else f.shape[-1]))
+
+
 def input_shape_for(feats: list[np.ndarray | None], train_idx: np.ndarray, *, mode: str, seq_len: int) -> tuple[int, ...]:
-    """The model's ``input_shape`` for these features."""
+    """The model's ``input_shape`` for these features (see :func:`models.inference.layout.input_shape_for`)."""
     sample = [feats[int(i)] for i in train_idx if feats[int(i)] is not None]
-    if not sample:
-        raise DatasetError("no training clip could be analysed")
-    f = sample[0]
-    if mode == "frames":
-        return (int(f.shape[1]),)
-    if mode == "windows":
-        return (int(seq_len), int(f.shape[1]))
-    return (*(int(s) for s in f.shape[:-1]), common_length(sample, axis=-1))
+    return item_layout.input_shape_for(sample, mode, seq_len=seq_len)

@@ -5,7 +5,8 @@ decoded by the checkpoint, and compared with the originals:
 
 * RMSE, SSIM and harmonic precision/recall/F1 (Natsiou, Table I) on the clip's spectrogram in
   librosa's layout ``(n_freq, n_frames)``: the frames of a frame model stacked back in time, a
-  log-mel as it is; waveform models are compared on samples (RMSE only);
+  log-mel as it is, its levels read on the features' own dB scale (``harmonic_levels``);
+  waveform models are compared on samples (RMSE only);
 * 1-NN accuracy of the clips' labels in latent space (Lionello, section 5): one code per clip,
   the mean of its frame or window codes for frame and sequence models;
 * MFCC-DTW deviation per class (Lionello, Table 3) for whole-clip models (log-mel, waveform):
@@ -32,6 +33,20 @@ from models.datasets.splits import Split
 log = logging.getLogger(__name__)
 
 
+def _check_labels(ckpt: Any, dataset: Any, path: Path) -> None:
+    """Refuse a checkpoint trained on other labels than the dataset's (its classes would not map)."""
+    if not ckpt.labels:
+        return
+    if ckpt.labels.field != dataset.default_label:
+        raise ConfigError(f"{path} was trained on the label {ckpt.labels.field!r}, this dataset is labelled by "
+                          f"{dataset.default_label!r}; evaluate it on the dataset it was trained on")
+    unknown = sorted({str(c.labels.get(dataset.default_label)) for c in dataset.clips} - set(ckpt.labels.names))
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ConfigError(f"{path} was trained on the classes {', '.join(ckpt.labels.names)}; this dataset also "
+                          f"has {shown}; evaluate it on the dataset it was trained on")
+
+
 def evaluate_run(run_dir: Path, *, split: str = "test", checkpoint: str = "best", data: str | None = None,
                  cache_dir: str | None = None, device: str = "cpu") -> dict[str, Any]:
     """Evaluate ``run_dir/<checkpoint>.safetensors`` on one side of the run's split.
@@ -41,8 +56,8 @@ def evaluate_run(run_dir: Path, *, split: str = "test", checkpoint: str = "best"
     from models.checkpoints.checkpoint import load_checkpoint
     from models.representations import representation_from_dict
     from trainer.config import RunConfig
-    from trainer.data import build_items, clip_classes, clip_features, item_mode
-    from trainer.loop import encode_items
+    from models.inference.encode import encode_items
+    from trainer.data import build_items, clip_classes, clip_features
     from trainer.run_setup import CONFIG_FILE, SPLIT_FILE, open_data
 
     cfg_path = run_dir / CONFIG_FILE
@@ -63,9 +78,10 @@ def evaluate_run(run_dir: Path, *, split: str = "test", checkpoint: str = "best"
         raise ConfigError(f"{data or cfg.data} is not the dataset this run was split from")
     rep = representation_from_dict(ckpt.representation)
     names = list(ckpt.labels.names) if ckpt.labels else []
+    _check_labels(ckpt, dataset, ckpt_path)
     classes = clip_classes(dataset, names)
     feats = clip_features(dataset, rep, cache_dir=cache_dir)
-    mode = item_mode(type(model), rep.kind)
+    mode = ckpt.info.item_layout  # the layout it was trained with, as the checkpoint records it
     shape = tuple(model.input_shape)
     seq_len = shape[0] if mode == "windows" else 0
     dev = torch.device(device)
@@ -135,14 +151,37 @@ def _reconstruction(originals: list, recons: list, rep: Any, mode: str) -> dict[
     if rep.kind == "waveform":
         return {"rmse": np.array([float(rmse(o, r, item_ndim=1)) for o, r in zip(originals, recons)])}
     freqs = _row_frequencies(rep)
+    levels = harmonic_levels(rep)
     out: dict[str, list[float]] = {}
     # clips differ in length: score one at a time
     for o, r in zip(originals, recons):
         ms = reconstruction_metrics(o[None], np.clip(r, 0, 1)[None] if mode != "clips" else r[None],
-                                    metrics=("rmse", "ssim", "harmonic"), freqs=freqs)
+                                    metrics=("rmse", "ssim", "harmonic"), freqs=freqs,
+                                    harmonic_kwargs=levels)
         for k, v in ms.values.items():
             out.setdefault(k, []).append(float(np.asarray(v).reshape(-1)[0]))
     return {k: np.array(v) for k, v in out.items()}
+
+
+def harmonic_levels(rep: Any) -> dict[str, Any]:
+    """How the harmonic metric must read ``rep``'s feature values as levels (its ``kind`` keywords).
+
+    The representation answers (``feature_levels``): a log-mel and log-magnitude STFT frames are
+    dB mapped linearly onto [0, 1] over ``top_db`` (``kind="db"``, ``top_db`` dB per unit). Read
+    as amplitudes instead (the metric's default), [0, 1] log values put the 30 dB rule at
+    1 - 10 ** (-30 / 20) = 0.97 of the range, 77 dB for 80 dB features, so noise-floor peaks
+    were scored. Linear-magnitude frames are amplitudes.
+
+    Raises
+    ------
+    ConfigError
+        A representation whose features are not levels (waveforms are not scored by the
+        harmonic metric).
+    """
+    levels = rep.feature_levels()
+    if levels is None:
+        raise ConfigError(f"the harmonic metric has no level scale for {rep.kind!r} features")
+    return dict(levels)
 
 
 def _row_frequencies(rep: Any) -> np.ndarray:

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
+from models.inference.encode import encode_items  # noqa: F401  (one encoder of items for the trainer and the app)
+
 
 def lr_at(step: int, *, lr: float, total_steps: int, schedule: str = "constant",
           warmup_steps: int = 0, min_lr_ratio: float = 0.1) -> float:
@@ -33,6 +35,37 @@ def lr_at(step: int, *, lr: float, total_steps: int, schedule: str = "constant",
     progress = min(max(step - warmup_steps, 0) / span, 1.0)
     floor = lr * min_lr_ratio
     return floor + 0.5 * (lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def kl_scale_at(step: int, *, warmup_steps: int) -> float:
+    """KL warm-up factor for optimizer step ``step`` (0-based): ``step / warmup_steps``, then 1.
+
+    Starting at 0 lets the encoder spread its codes before the KL pulls them to the prior
+    (models/nets/lionello.py says why the waveform VAEs need it). ``warmup_steps`` is the model
+    config's ``kl_warmup_steps``; 0 means the full weight from the first step.
+    """
+    if warmup_steps <= 0:
+        return 1.0
+    return min(max(step, 0) / warmup_steps, 1.0)
+
+
+def optimizer_steps(optimizer: torch.optim.Optimizer) -> int:
+    """Updates ``optimizer`` has made: Adam's own count, saved and restored with its state.
+
+    The step of the KL warm-up when the caller does not pass one, so that a resumed run
+    continues the warm-up where it stopped (a fine-tuning run, with a fresh optimiser, restarts it).
+    """
+    counts = [int(st["step"]) for st in optimizer.state.values() if "step" in st]
+    return max(counts, default=0)
+
+
+def model_loss(model: nn.Module, x: torch.Tensor, out: Any, y: torch.Tensor | None, *,
+               step: int) -> dict[str, torch.Tensor]:
+    """``model.loss``, with the KL warm-up factor for models whose config has ``kl_warmup_steps``."""
+    warmup = getattr(model.config, "kl_warmup_steps", 0)
+    if not warmup:
+        return model.loss(x, out, y)
+    return model.loss(x, out, y, kl_scale=kl_scale_at(step, warmup_steps=warmup))
 
 
 def epoch_order(n: int, *, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
@@ -73,18 +106,22 @@ def train_step(
     lr: float,
     grad_clip: float,
     amp: bool,
+    step: int | None = None,
 ) -> dict[str, float]:
     """One optimizer step on the total ``loss``; returns the loss terms as floats.
 
     net : the module to call (DDP-wrapped in a distributed run); model : the bare model, whose
-    ``loss`` names the terms. A non-finite loss skips the update (the weights stay finite) and
-    is reported as NaN.
+    ``loss`` names the terms; step : the 0-based step of the KL warm-up (:func:`model_loss`),
+    by default the optimizer's own count. A non-finite loss skips the update (the weights stay
+    finite) and is reported as NaN.
     """
     net.train()
     _set_lr(optimizer, lr)
+    if step is None:
+        step = optimizer_steps(optimizer)
     with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
         out = net(x, y)
-        terms = model.loss(x, out, y)
+        terms = model_loss(model, x, out, y, step=step)
     model.zero_grad(set_to_none=True)
     if _update(terms["loss"], optimizer, scaler, grad_clip=grad_clip):
         scaler.update()
@@ -131,28 +168,32 @@ def alternating_step(
     lrs: tuple[float, float],
     grad_clip: float,
     amp: bool,
+    step: int | None = None,
 ) -> dict[str, float]:
     """One alternating step: the VAE update, then the classification update on a fresh forward.
 
     optimizers : (VAE optimiser, classification optimiser or None), over the parameter lists
     of :func:`alternating_groups`; lrs : their learning rates. The second forward sees the
     weights the first update moved, as alternating updates do (reusing the first graph would
-    also be refused by autograd: the first step changed its weights in place). Returns the
-    terms of the first forward (the model at the start of the step), as :func:`train_step`.
+    also be refused by autograd: the first step changed its weights in place). step : the KL
+    warm-up's step, by default the VAE optimiser's count. Returns the terms of the first
+    forward (the model at the start of the step), as :func:`train_step`.
     """
     net.train()
     opt_vae, opt_cls = optimizers
     _set_lr(opt_vae, lrs[0])
+    if step is None:
+        step = optimizer_steps(opt_vae)
     with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
         out = net(x, y)
-        terms = model.loss(x, out, y)
+        terms = model_loss(model, x, out, y, step=step)
         vae, _ = model.alternating_objectives(terms)
     model.zero_grad(set_to_none=True)
     stepped = _update(vae, opt_vae, scaler, grad_clip=grad_clip)
     if opt_cls is not None and "classification" in terms:
         _set_lr(opt_cls, lrs[1])
         with torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
-            _, ce = model.alternating_objectives(model.loss(x, net(x, y), y))
+            _, ce = model.alternating_objectives(model_loss(model, x, net(x, y), y, step=step))
         model.zero_grad(set_to_none=True)
         stepped = _update(ce, opt_cls, scaler, grad_clip=grad_clip) or stepped
     if stepped:  # one scale per iteration, shared by both updates (torch's AMP recipe)
@@ -197,14 +238,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, batch
         for k, v in terms.items():
             totals[k] = totals.get(k, 0.0) + float(v.float()) * len(xb)
     return {k: v / n for k, v in totals.items()} if n else {}
-
-
-@torch.no_grad()
-def encode_items(model: nn.Module, x: torch.Tensor, *, batch_size: int, device: torch.device) -> np.ndarray:
-    """Latent codes (the mean for VAEs) of ``x``: [shape=(n_items, *latent_shape)], float32."""
-    model.eval()
-    out = [model.latent(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0,), np.float32)
 
 
 # --- RNG state, kept to tensors and ints so it loads with weights_only=True ---------------------

@@ -8,7 +8,6 @@ exported ones.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -24,21 +23,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.errors import ConfigError
-    from models.morphing.export_audio import free_stem, render_from_spec, write_export
+    from models.morphing.export_audio import render_from_spec, write_export
+    from models.safe_json import load_json_file
+    from models.safe_paths import free_stem
 
-    try:
-        spec = json.loads(args.spec.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read {args.spec}: {exc}") from None
+    spec = load_json_file(args.spec, what="render spec", error=ConfigError, max_bytes=64 * 1024 * 1024)
     rendered = render_from_spec(spec, checkpoint=args.checkpoint, dataset_path=args.dataset)
     out = args.out or args.spec.parent
     names = rendered.names
     if not args.overwrite:
         # never overwrite an earlier render: the same names with the first free "-k" suffix
         stem = args.spec.stem
-        new = free_stem(out, stem, lambda s: [n.replace(stem, s, 1) for n in names])
-        names = [n.replace(stem, new, 1) for n in names]
+        new = free_stem(out, stem, lambda s: [numbered(n, stem, s) for n in names])
+        names = [numbered(n, stem, new) for n in names]
+    # write_export confines every name to `out`, with or without --overwrite
     written = write_export(out, list(zip(names, rendered.signals)), sr=rendered.sr, subtype=rendered.subtype)
     for p in written:
         print(p)
     return 0
+
+
+def numbered(name: str, stem: str, candidate: str) -> str:
+    """``name`` renamed for the free stem ``candidate`` (``stem`` or ``stem-k``).
+
+    A name holding ``stem`` gets it replaced; any other name gets the ``-k`` before its
+    extension, so every candidate really is a different name (the search always moves on).
+    """
+    if candidate == stem:
+        return name
+    if stem and stem in name:
+        return name.replace(stem, candidate, 1)
+    base, dot, ext = name.rpartition(".")
+    tail = candidate[len(stem):]
+    return f"{base}{tail}.{ext}" if dot and base else name + tail

@@ -8,8 +8,10 @@ decision without talking.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import errno
 import logging
 import sys
 import time
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.atomic import WriteError, remove_stale_temporaries
 from models.errors import LatentExplorerError
 from models.events import (
     CheckpointWritten,
@@ -45,6 +48,7 @@ from trainer.loop import (
     train_step,
 )
 from trainer.run_setup import STATE_FILE, Prepared, TrainOptions, as_tensor, distributed_env, pick_device, prepare
+from trainer.run_lock import LOCK_FILE, RunLock, RunLockedError
 from trainer.sink import EventSink, add_log_file
 from trainer.stop import StopRequest
 
@@ -61,13 +65,21 @@ def checkpoint_path(run_dir: Path, kind: str) -> Path:
 def run_training(opts: TrainOptions) -> int:
     """Train; returns the exit code (0 finished or stopped cleanly, 1 crashed).
 
-    Errors in the user's input (ConfigError, DatasetError...) are re-raised after the error
-    event, so the CLI prints them and exits 2.
+    Errors in the user's input (ConfigError, DatasetError...), a busy run folder and a file
+    system failure (a full disk while saving) are re-raised after the error event, so the CLI
+    prints them as one line and exits 2, 4 or 3 (docs/trainer.md). Every checkpoint is written
+    atomically, so after a failed save the last good one is still there, unchanged.
     """
     rank, world, local_rank = distributed_env()
     sink = EventSink(None, stdout=opts.events, enabled=rank == 0)
     handler = None
+    lock = RunLock(opts.run_dir) if rank == 0 else None
+    made_dir = not opts.run_dir.exists()
     try:
+        if lock is not None:
+            lock.acquire()
+            for p in remove_stale_temporaries(opts.run_dir):
+                log.info("removed %s, left by an earlier run that was killed while saving", p.name)
         if world > 1:
             _init_distributed(opts.device, local_rank)
         device = pick_device(opts.device, local_rank)
@@ -75,7 +87,7 @@ def run_training(opts: TrainOptions) -> int:
             # Rank 0 resolves the config and writes config.json/split.json; the others wait for
             # it and read them, as a resume would, so all ranks train the same run.
             torch.distributed.barrier()
-            opts = dataclasses.replace(opts, resume=True)
+            opts = dataclasses.replace(opts, resume=True, start_over=False)
         prep = prepare(opts, rank=rank)
         if world > 1 and rank == 0:
             torch.distributed.barrier()
@@ -83,13 +95,25 @@ def run_training(opts: TrainOptions) -> int:
             sink.open(opts.run_dir)
             handler = add_log_file(opts.run_dir / "train.log")
         return _Run(opts, prep, device, sink, rank=rank, world=world).run()
+    except RunLockedError as exc:
+        lock = None  # not ours to release or clean
+        sink.emit(Error(message=str(exc), kind="busy"))  # stdout only: events.jsonl is the other trainer's
+        raise
+    except OSError as exc:  # a full disk, a folder made read-only: ours or the system's
+        message = str(exc) if isinstance(exc, LatentExplorerError) else _os_message(exc)
+        sink.emit(Error(message=message, kind="disk" if exc.errno in _DISK_FULL else "files",
+                        traceback=_tail(exc)))
+        if isinstance(exc, LatentExplorerError):
+            raise
+        raise WriteError(message) from exc  # the CLI prints it as one line and exits 3
     except LatentExplorerError as exc:
-        sink.emit(Error(message=str(exc)))
+        sink.emit(Error(message=str(exc), kind="input"))
         raise
     except Exception as exc:
-        log.exception("training failed")
-        tail = "".join(traceback.format_exception(exc)[-6:])
-        sink.emit(Error(message=f"{type(exc).__name__}: {exc}", traceback=tail))
+        log.error("training failed: %s: %s", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        if opts.debug:
+            log.error("%s", _tail(exc, 30))
+        sink.emit(Error(message=f"{type(exc).__name__}: {exc}", kind="internal", traceback=_tail(exc)))
         return 1
     finally:
         sink.close()
@@ -98,6 +122,35 @@ def run_training(opts: TrainOptions) -> int:
             handler.close()
         if world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        if lock is not None:
+            lock.release()
+            if made_dir:
+                _remove_if_only_lock(opts.run_dir)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _tail(exc: BaseException, lines: int = 6) -> str:
+    return "".join(traceback.format_exception(exc)[-lines:])
+
+
+def _os_message(exc: OSError) -> str:
+    """One line for an OSError that is not ours: a full disk as "nothing was written", others plainly."""
+    from models.safe_paths import display_name
+
+    if exc.errno in _DISK_FULL:
+        return str(WriteError.of(exc, exc.filename if exc.filename is not None else "the run folder"))
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {display_name(exc.filename)}" if exc.filename is not None else f"{reason} ({exc})"
+
+
+def _remove_if_only_lock(run_dir: Path) -> None:
+    # A run that failed before writing anything leaves no folder behind (only the lock was made).
+    with contextlib.suppress(OSError):
+        if [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+            (run_dir / LOCK_FILE).unlink()
+            run_dir.rmdir()
 
 
 def _init_distributed(device: str, local_rank: int) -> None:
@@ -151,7 +204,7 @@ class _Run:
                 self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                    find_unused_parameters=self.tc.alternating)
         state_file = self.run_dir / STATE_FILE
-        resumed = self.prep.resuming and state_file.exists()
+        resumed = self.prep.resuming and state_file.exists() and not self.opts.start_over
         if resumed:
             self._load_state(state_file)
         elif self.cfg.init_from:
@@ -209,10 +262,11 @@ class _Run:
                     lrs = (lr, lr * self.tc.lr_classifier / self.tc.lr)
                     self.last_losses = alternating_step(
                         self.net, self.model, x, y, (self.optimizer, self.optimizer_cls), self.scaler,
-                        lrs=lrs, grad_clip=self.tc.grad_clip, amp=self.amp)
+                        lrs=lrs, grad_clip=self.tc.grad_clip, amp=self.amp, step=self.step)
                 else:
                     self.last_losses = train_step(self.net, self.model, x, y, self.optimizer, self.scaler,
-                                                  lr=lr, grad_clip=self.tc.grad_clip, amp=self.amp)
+                                                  lr=lr, grad_clip=self.tc.grad_clip, amp=self.amp,
+                                                  step=self.step)
                 self.step += 1
                 self.batch_in_epoch = b + 1
                 if self.bar is not None:
@@ -297,7 +351,9 @@ class _Run:
         if improved:
             self.best_val = float(loss)
             self.bad_evals = 0
-        else:
+        elif self.step >= getattr(self.model.config, "kl_warmup_steps", 0):
+            # while the KL's weight still rises the validated objective (at the full weight) may
+            # rise with it: a VAE is not stopped for that, only for what follows the warm-up
             self.bad_evals += 1
         self.sink.emit(Validation(epoch=self.epoch, step=self.step, losses=self.last_val, best=bool(improved)))
         log.info("epoch %d step %d: validation %s %.6g%s", self.epoch, self.step, self.tc.select_on, loss,

@@ -20,6 +20,7 @@ import torch
 from models.atomic import atomic_write_json
 from models.config import config_from_dict, parse_override
 from models.errors import ConfigError, DatasetError
+from models.safe_json import load_json_file
 from models.datasets.splits import Split, split_dataset
 from trainer.config import RunConfig, TrainConfig, build_representation, resolve_config
 from trainer.data import (
@@ -59,6 +60,10 @@ class TrainOptions:
     progress_bar: bool = False
     #: fine-tune: a checkpoint whose weights start a new run (``--init-from``)
     init_from: str | None = None
+    #: with ``resume``: train again from step 0 when there is no state to resume from
+    start_over: bool = False
+    #: tracebacks of unexpected failures on stderr (``--debug``)
+    debug: bool = False
 
 
 @dataclass
@@ -92,19 +97,24 @@ def load_or_resolve_config(opts: TrainOptions) -> tuple[RunConfig, bool]:
     """The run's config and whether it resumes an existing run folder."""
     path = opts.run_dir / CONFIG_FILE
     if path.exists():
-        if not opts.resume:
+        if not opts.resume and not opts.start_over:
             raise ConfigError(
                 f"{opts.run_dir} already holds a run; pass --resume to continue it, "
                 "or choose another --run-dir"
             )
-        import json
-
-        saved = RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if not (opts.run_dir / STATE_FILE).exists() and not opts.start_over:
+            raise ConfigError(
+                f"{opts.run_dir} holds no training state ({STATE_FILE}) to resume from; pass "
+                "--start-over to train this run again from step 0 (its checkpoints will be "
+                "replaced), or choose another --run-dir"
+            )
+        saved = RunConfig.from_dict(load_json_file(path, what="run config", error=ConfigError))
         if opts.preset and opts.preset != saved.preset:
             raise ConfigError(f"{opts.run_dir} trains preset {saved.preset!r}, not {opts.preset!r}")
         return _apply_resume_overrides(saved, opts), True
-    if opts.resume:
-        log.warning("%s holds no run yet; starting a new one", opts.run_dir)
+    if opts.resume and not opts.start_over:
+        raise ConfigError(f"{opts.run_dir} holds no run to resume; pass --start-over (with --preset "
+                          "and --data) to start a new one there")
     if opts.init_from:
         return _config_from_checkpoint(opts), False
     if not opts.preset:
@@ -194,10 +204,8 @@ def prepare(opts: TrainOptions, *, rank: int = 0) -> Prepared:
     split_path = opts.run_dir / SPLIT_FILE
     names = [c.name for c in dataset.clips]
     if resuming and split_path.exists():
-        import json
-
-        saved = json.loads(split_path.read_text(encoding="utf-8"))
-        if saved.get("clips") != names:
+        saved = load_json_file(split_path, what="run split", error=DatasetError)
+        if not isinstance(saved, dict) or saved.get("clips") != names:
             raise DatasetError(f"{cfg.data} is not the dataset this run was split from "
                                f"(its clips differ from {split_path})")
         split = Split.from_dict(saved)

@@ -7,6 +7,7 @@ at worst cut the last line (readers skip a line that does not parse).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -43,19 +44,37 @@ class EventSink:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
         if self._file is not None:
-            self._file.write(line + "\n")
-            self._file.flush()
+            try:
+                self._file.write(line + "\n")
+                self._file.flush()
+            except OSError as exc:
+                # A full disk must not hide the event that reports it: stdout still gets it.
+                log.warning("events.jsonl is no longer written (%s)", exc.strerror or exc)
+                self._drop_file()
+
+    def _drop_file(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._drop_file()
 
 
 def add_log_file(path: Path) -> logging.Handler:
     """Mirror the human log (stderr) into ``path``; returns the handler to remove later."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _QuietFileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     return handler
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that goes silent when it cannot be written (a full disk), instead of
+    printing logging's "--- Logging error ---" traceback on every later line."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.close()
+        self.setLevel(logging.CRITICAL + 1)

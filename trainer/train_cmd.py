@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a model.*, train.* or rep.* key (repeatable), e.g. model.latent_dim=8")
     p.add_argument("--tiny", action="store_true", help="the preset's tiny size (tests, smoke runs)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--start-over", action="store_true",
+                   help="train the run in --run-dir again from step 0, replacing its checkpoints "
+                   "(what --resume refuses to do silently when the run has no training state)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start a new run from this checkpoint's weights (its model and "
                    "representation are kept; --preset defaults to the checkpoint's)")
@@ -50,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, epochs=args.epochs, tiny=args.tiny,
         stdin_commands=args.stdin_commands, cache_dir=args.cache_dir,
         progress_bar=sys.stdout.isatty() and not args.events, init_from=args.init_from,
+        start_over=args.start_over, debug=bool(getattr(args, "debug", False)),
     )
     return run_training(opts)

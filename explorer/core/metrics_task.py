@@ -13,6 +13,11 @@ is closer to the original than the original's class mates are, on average. An es
 members of the nearest class on the map (Table 3's per-class number, with the estimate as the
 centre). The class's MFCCs and their DTW matrix are computed once per class and kept
 (:class:`ClassDTWCache`), so a later click in that class costs one or a few DTWs.
+
+A measure that is undefined because a sound is silent (``models.metrics.mfcc_dtw.is_silent``)
+gets the text :data:`SILENT` instead of a number: a ratio over a zero norm, the precision of no
+peaks, a deviation whose spread is that of a constant MFCC frame. Silent class mates are left
+out of a class's spread.
 """
 
 from __future__ import annotations
@@ -20,9 +25,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from models.errors import AudioLoadError
+from models.inference.engine import Sound
+
+if TYPE_CHECKING:  # the controller imports this module (its ClassDTWCache)
+    from explorer.core.controller import Controller, Decoded
 
 #: at most this many class members are scored against (evenly spread over the class): a
 #: deviation needs the class's spread, not every member, and NSynth classes hold thousands
@@ -30,14 +41,20 @@ MAX_CLASS_MEMBERS = 40
 #: a deviation needs a member and at least two mates
 MIN_CLASS_MEMBERS = 3
 DTW_PREFIX = "MFCC-DTW deviation"
+#: the value shown for a measure a silent sound leaves undefined
+SILENT = "n/a (silent)"
 
 
-def sound_metrics(original: Any, decoded: Any) -> dict[str, float]:
-    """original, decoded : engine.Sound of one clip -> {name: value}."""
+def sound_metrics(original: Sound, decoded: Sound) -> dict[str, float | str]:
+    """original, decoded : engine.Sound of one clip -> {name: value or :data:`SILENT`}."""
+    # the metric modules are imported at the first score, not at start-up: they load numba
+    # kernels and scikit-image (half a second or more); later calls find them in sys.modules
     from models.metrics.harmonic import harmonic_prf_audio
+    from models.metrics.mfcc_dtw import is_silent
     from models.metrics.spectral import rmse, spectral_convergence, ssim
 
-    out: dict[str, float] = {}
+    out: dict[str, float | str] = {}
+    orig_silent, dec_silent = is_silent(original.y), is_silent(decoded.y)
     a, b = original.spectrogram, decoded.spectrogram
     n = min(a.shape[1], b.shape[1])
     a01, b01 = (a[:, :n] + 80.0) / 80.0, (b[:, :n] + 80.0) / 80.0
@@ -52,13 +69,16 @@ def sound_metrics(original: Any, decoded: Any) -> dict[str, float]:
         n_fft = min(2048, 2 ** int(np.log2(m)))
         mag = [np.abs(librosa.stft(np.asarray(y[:m], np.float32), n_fft=n_fft, hop_length=n_fft // 4))
                for y in (original.y, decoded.y)]
-        out["spectral convergence"] = float(spectral_convergence(*mag))
+        out["spectral convergence"] = SILENT if orig_silent else float(spectral_convergence(*mag))
     if m >= 2048:
-        h = harmonic_prf_audio(original.y[:m], decoded.y[:m], sr=original.sr)
-        out["harmonic precision"] = float(h.precision)
-        out["harmonic recall"] = float(h.recall)
-        out["harmonic F1"] = float(h.f1)
-    return {k: v for k, v in out.items() if np.isfinite(v)}
+        if orig_silent:  # no reference peaks: recall, precision and F1 all divide by nothing
+            out.update({"harmonic precision": SILENT, "harmonic recall": SILENT, "harmonic F1": SILENT})
+        else:
+            h = harmonic_prf_audio(original.y[:m], decoded.y[:m], sr=original.sr)
+            out["harmonic precision"] = SILENT if dec_silent else float(h.precision)
+            out["harmonic recall"] = float(h.recall)
+            out["harmonic F1"] = float(h.f1)
+    return {k: v for k, v in out.items() if isinstance(v, str) or np.isfinite(v)}
 
 
 @dataclass
@@ -91,8 +111,7 @@ class ClassDTWCache:
     def get(self, dataset: Any, ref: ClassRef, sr: int, should_stop: Callable[[], bool] = lambda: False) -> Any:
         """``(ClassDTW, clip of each of its members)`` for ``ref`` (pairwise matrix computed), or
         None when stopped or the class is too small."""
-        from models.errors import AudioLoadError
-        from models.metrics.mfcc_dtw import ClassDTW, mfcc
+        from models.metrics.mfcc_dtw import ClassDTW, is_silent, mfcc  # at first use (see sound_metrics)
 
         key = (ref.field, ref.label, int(sr), tuple(int(i) for i in ref.members))
         with self._lock:
@@ -108,6 +127,8 @@ class ClassDTWCache:
                     y = dataset.load(int(i), sr=int(sr))
                 except AudioLoadError:
                     continue  # an unreadable member is left out of the class's spread
+                if is_silent(y):
+                    continue  # so is a silent one: its MFCCs are one constant frame
                 mfccs.append(mfcc(y, sr=sr))
                 kept.append(int(i))
             if len(mfccs) < MIN_CLASS_MEMBERS:
@@ -119,13 +140,6 @@ class ClassDTWCache:
             return self._classes[key]
 
 
-def class_cache(controller: Any) -> ClassDTWCache:
-    """The class cache kept on ``controller`` (``controller.class_dtw``), made on first use."""
-    if getattr(controller, "class_dtw", None) is None:
-        controller.class_dtw = ClassDTWCache()
-    return controller.class_dtw
-
-
 def _class_of(dataset: Any, field: str, label: str) -> ClassRef:
     values = np.array([str(v) for v in dataset.labels(field)], dtype=object)
     members = np.flatnonzero(values == label)
@@ -135,7 +149,7 @@ def _class_of(dataset: Any, field: str, label: str) -> ClassRef:
     return ClassRef(field=field, label=label, members=scored, size=len(members))
 
 
-def _fields(controller: Any) -> list[str]:
+def _fields(controller: Controller) -> list[str]:
     """Label fields to take the class from: the colour field, then the dataset's default."""
     ds = controller.dataset
     fields = [f for f in (controller.colour_field, getattr(ds, "default_label", None))
@@ -143,7 +157,7 @@ def _fields(controller: Any) -> list[str]:
     return list(dict.fromkeys(fields))
 
 
-def clip_class(controller: Any, clip: int) -> ClassRef | None:
+def clip_class(controller: Controller, clip: int) -> ClassRef | None:
     """The class of ``clip`` that a deviation can be computed in (at least three members)."""
     ds = controller.dataset
     for field in _fields(controller):
@@ -153,7 +167,7 @@ def clip_class(controller: Any, clip: int) -> ClassRef | None:
     return None
 
 
-def nearest_class(controller: Any, xy: tuple[float, float]) -> ClassRef | None:
+def nearest_class(controller: Controller, xy: tuple[float, float]) -> ClassRef | None:
     """The class whose centre (median of its map points) is nearest to map position ``xy``."""
     ds, pts, clips = controller.dataset, np.asarray(controller.points), np.asarray(controller.point_clip)
     if len(pts) == 0 or len(pts) != len(clips):
@@ -173,8 +187,8 @@ def nearest_class(controller: Any, xy: tuple[float, float]) -> ClassRef | None:
     return None
 
 
-def class_deviation(cache: ClassDTWCache, dataset: Any, ref: ClassRef, decoded: Any, *,
-                    clip: int | None, original: Any = None,
+def class_deviation(cache: ClassDTWCache, dataset: Any, ref: ClassRef, decoded: Sound, *,
+                    clip: int | None, original: Sound | None = None,
                     should_stop: Callable[[], bool] = lambda: False) -> float | None:
     """MFCC-DTW deviation of ``decoded`` (engine.Sound) in class ``ref`` (see the module docstring).
 
@@ -196,7 +210,8 @@ def class_deviation(cache: ClassDTWCache, dataset: Any, ref: ClassRef, decoded: 
     return cls.deviation_of(mfcc(original.y, sr=original.sr), centre)
 
 
-def metrics_task(decoded: Any, controller: Any = None, *, xy: Any = None) -> Callable[[Any], dict[str, float]]:
+def metrics_task(decoded: Decoded, controller: Controller | None = None, *,
+                 xy: tuple[float, float] | np.ndarray | None = None) -> Callable[[Any], dict[str, float | str]]:
     """A worker task scoring ``decoded.decoded`` against its original and its class.
 
     A sound with no original is scored against the class nearest to ``xy`` (default: the
@@ -215,12 +230,17 @@ def metrics_task(decoded: Any, controller: Any = None, *, xy: Any = None) -> Cal
             ref, nearest = nearest_class(controller, tuple(np.asarray(xy, float).reshape(2))), True
         elif controller.selection is not None and controller.selection.xy is not None:
             ref, nearest = nearest_class(controller, controller.selection.xy), True
-    cache = class_cache(controller) if ref is not None else None
+    cache = controller.class_dtw if ref is not None else None
     dataset = getattr(controller, "dataset", None)
 
-    def task(state: Any) -> dict[str, float]:
+    def task(state: Any) -> dict[str, float | str]:
+        from models.metrics.mfcc_dtw import is_silent
+
         out = sound_metrics(original, dec) if original is not None else {}
         if ref is None:
+            return out
+        if original is not None and is_silent(original.y):
+            out[ref.caption(nearest=nearest)] = SILENT
             return out
         state.partial(dict(out))
         dev = class_deviation(cache, dataset, ref, dec, clip=clip, original=original, should_stop=state.should_stop)

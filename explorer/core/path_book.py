@@ -8,9 +8,11 @@ task functions ``fn(state)`` for the window's TaskRunner, like the controller do
 from __future__ import annotations
 
 import copy
+import json
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,17 +30,23 @@ from models.morphing.export_audio import (
     sound_spec,
     write_export,
 )
-from models.morphing.morph import MorphParams, MorphPath, MorphRender, Template, Waypoint
+from models.morphing import render, sources
+from models.morphing.morph import MorphParams, MorphPath, Template, Waypoint
+from models.morphing.render import MorphRender
+from models.morphing.trajectory import Trajectory
+
+if TYPE_CHECKING:  # type names only
+    from explorer.core.controller import Controller
 
 
 class PathBook:
     """Paths of the current session, the selected one, and their latest renders."""
 
-    def __init__(self, controller: Any) -> None:
+    def __init__(self, controller: Controller) -> None:
         self.c = controller
-        if not hasattr(controller, "paths"):
-            controller.paths = []
         self.current: int | None = None
+        #: what a click on a class centre adds: "barycentre" or "medoid" (the morph panel's choice)
+        self.centre_statistic = "barycentre"
         #: id(path) -> (render, the path's to_dict() it was made from)
         self.renders: dict[int, tuple[MorphRender, dict]] = {}
 
@@ -63,8 +71,8 @@ class PathBook:
         for p in self.paths:
             old.setdefault(json_key(p), []).append(p)
         # keep the same objects where nothing changed, so their renders stay valid
-        self.c.paths[:] = [(old.get(json_key_d(d)) or [None]).pop(0) or MorphPath.from_dict(copy.deepcopy(d))
-                           for d in dicts]
+        self.c.set_paths([(old.get(json_key_d(d)) or [None]).pop(0) or MorphPath.from_dict(copy.deepcopy(d))
+                          for d in dicts])
         self.current = current if current is None or current < len(self.paths) else len(self.paths) - 1
         live = {id(p) for p in self.paths}
         self.renders = {k: v for k, v in self.renders.items() if k in live}
@@ -97,20 +105,44 @@ class PathBook:
         return Waypoint.make("point", codes[i], self.c.points[i], label=self._label_of_point(i),
                              clip=int(clips[i]), frame=int(frames[i]))
 
-    def waypoint_at_centre(self, label: str) -> Waypoint:
-        codes = self.c.map_codes()[0]
-        labels = self.c.point_labels()
-        code = codes[labels == label].mean(axis=0)
-        return Waypoint.make("centre", code, self.c.class_centres_2d()[label], label=str(label))
+    def centre_members(self, label: str) -> list[tuple[int, int]]:
+        """The (clip, frame) points a class centre is taken over: the class's visible points."""
+        _, clips, frames = self.c.map_codes()
+        rows = np.flatnonzero((self.c.point_labels() == label) & self.c.visible_mask())
+        if not len(rows):
+            raise DatasetError(f"no visible sound of {label}: show some to take its centre")
+        return [(int(clips[i]), int(frames[i])) for i in rows]
+
+    def waypoint_at_centre(self, label: str, *, statistic: str | None = None) -> Waypoint:
+        """A class centre over the visible sounds of the class: their barycentre, or their medoid."""
+        statistic = statistic or self.centre_statistic
+        codes, clips, frames = self.c.map_codes()
+        members = self.centre_members(label)
+        rows = [int(np.flatnonzero((clips == c) & (frames == f))[0]) for c, f in members]
+        where = self.c.class_centres_2d().get(label, np.median(self.c.points[rows], axis=0))
+        if statistic == "medoid":
+            enc = self.c.encoding
+            trajs = [enc.trajectory(c) if f < 0 else enc.trajectory(c)[f: f + 1] for c, f in members]
+            k = sources.medoid_of_codes(trajs)
+            c, f = members[k]
+            return Waypoint.make("centre", codes[rows[k]], where, label=f"{label} medoid", clip=c, frame=f,
+                                 members=members, statistic="medoid")
+        return Waypoint.make("centre", codes[rows].mean(axis=0), where, label=str(label), members=members)
+
+    def position_members(self, x: float, y: float) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+        """(members, weights, their map rows) an empty-space position blends: its nearest visible points."""
+        _, clips, frames = self.c.map_codes()
+        shown = self.c.visible_mask()  # all hidden: the nearest sounds all the same, not silence
+        rows, w = sources.position_members(self.c.points, (x, y), visible=shown if shown.any() else None)
+        return [(int(clips[i]), int(frames[i])) for i in rows], w, rows
 
     def waypoint_at_position(self, x: float, y: float) -> Waypoint:
-        emb = self.c.embedding
-        if emb is None:
+        if self.c.embedding is None:
             raise DatasetError("the map is still being computed")
-        xy = np.array([[x, y]], dtype=np.float64)
-        code = emb.inverse(xy)[0]
-        _, near = emb.nearest(xy, k=1)
-        return Waypoint.make("position", code, (x, y), label=self._label_of_point(int(near[0, 0])))
+        members, w, rows = self.position_members(x, y)
+        code = w @ self.c.map_codes()[0][rows]
+        return Waypoint.make("position", code, (x, y), label=self._label_of_point(int(rows[int(np.argmax(w))])),
+                             members=members, weights=w)
 
     def centre_near(self, x: float, y: float, *, pixel_size: tuple[float, float], radius_px: float) -> str | None:
         centres = self.c.class_centres_2d()
@@ -169,38 +201,53 @@ class PathBook:
         self.renders.clear()
 
     # --- rendering ------------------------------------------------------------------------------------
-    def template_clip(self, path: MorphPath) -> int:
-        """The clip whose length and envelope the steps take: the first waypoint's (or nearest) clip."""
-        w = path.waypoints[0]
-        if w.kind == "point" and w.clip is not None:
-            return int(w.clip)
-        _, near = self.c.embedding.nearest(np.array([w.xy]), k=1)
-        return int(self.c.map_codes()[1][int(near[0, 0])])
+    def resolved(self, w: Waypoint) -> Waypoint:
+        """``w`` with the sounds it stands for; waypoints of older sessions name none, so a centre
+        takes its class's visible points and a position its nearest points on this map."""
+        if w.members or w.kind == "point" or (w.kind == "centre" and w.statistic == "medoid"):
+            return w
+        if w.kind == "centre":
+            return replace(w, members=tuple(self.centre_members(w.label)))
+        members, weights, _ = self.position_members(*w.xy)
+        return replace(w, members=tuple(members), weights=tuple(float(v) for v in weights))
 
     def centre(self) -> np.ndarray:
-        """Where slerp bends around: the mean of the map's codes."""
-        return np.nanmean(self.c.map_codes()[0], axis=0)
+        """Where slerp bends around: a VAE's prior origin, an autoencoder's mean code."""
+        lm = self.c.current
+        codes = self.c.map_codes()[0]
+        if lm is not None and getattr(lm.model, "variational", False):
+            return np.zeros(codes.shape[1])
+        return np.nanmean(codes, axis=0)
 
-    def render_task(self, path: MorphPath) -> Callable[[Any], tuple[MorphPath, dict, Template, MorphRender | None]]:
+    def trajectory_book(self) -> sources.TrajectoryBook:
+        """A fresh builder of the current encoding's trajectories (one per task: it caches clip analyses)."""
         c = self.c
-        lm, ds, enc, emb = c.current, c.dataset, c.encoding, c.embedding
+        return sources.TrajectoryBook(c.encoding, c.current.representation, c.dataset,
+                                      input_shape=c.current.model.input_shape)
+
+    def render_task(self, path: MorphPath) -> Callable[[Any], tuple[MorphPath, dict, MorphRender | None]]:
+        c = self.c
+        lm, enc, emb = c.current, c.encoding, c.embedding
         if lm is None or enc is None or emb is None:
             raise DatasetError("open a dataset and a model, and wait for the map")
         if len(path.waypoints) < 2:
             raise DatasetError("a path needs at least two waypoints")
         frozen = copy.deepcopy(path)
+        frozen.waypoints = [self.resolved(w) for w in frozen.waypoints]
         made_from = path.to_dict()
-        clip, centre = self.template_clip(path), self.centre()
+        centre, book = self.centre(), self.trajectory_book()
 
         def task(state: Any) -> tuple:
-            tpl = morph.template_from_clip(lm.representation, ds, clip, layout=enc.layout)
-            r = morph.render_path(lm.model, lm.representation, frozen, latent_shape=enc.latent_shape, template=tpl,
-                                  centre=centre, embedding=emb, state=state)
-            return path, made_from, tpl, r
+            state.report(0.0, "reading the waypoints' sounds")
+            trajectories = [sources.waypoint_trajectory(book, w) for w in frozen.waypoints]
+            r = render.render_path(lm.model, lm.representation, frozen, latent_shape=enc.latent_shape,
+                                   layout=enc.layout, trajectories=trajectories, centre=centre, embedding=emb,
+                                   state=state)
+            return path, made_from, r
 
         return task
 
-    def set_render(self, path: MorphPath, made_from: dict, tpl: Template, r: MorphRender | None) -> None:
+    def set_render(self, path: MorphPath, made_from: dict, r: MorphRender | None) -> None:
         if r is not None:
             self.renders[id(path)] = (r, made_from)
 
@@ -236,7 +283,7 @@ class PathBook:
             names = export_names(options, stem, frozen.params.n_steps)
             spec = morph_spec(model=model, representation=lm.representation, dataset=dataset,
                               latent_shape=enc.latent_shape, layout=enc.layout, path=frozen,
-                              template=r.base_template, centre=centre, options=options, files=names)
+                              trajectories=r.waypoints, centre=centre, options=options, files=names)
             state.report(0.5, f"writing {len(names)} file(s)")
             return write_export(out_dir, list(zip(names, signals)), sr=sr, subtype=options.subtype,
                                 spec=spec, spec_name=stem + ".json")
@@ -249,25 +296,34 @@ class PathBook:
         lm, ds, enc = self.c.current, self.c.dataset, self.c.encoding
         model, dataset = self._records()
         short = self.model_short_name()
+        book = self.trajectory_book()
 
         def task(state: Any) -> list[Path]:
             dataset["fingerprint"] = getattr(ds, "fingerprint", None)
             src = dict(source)
+            if src["kind"] == "members":  # a held frame or an empty-space blend: made self-contained here
+                t = book.blend(src.pop("members"), src.pop("weights"))
+                if src.get("gains") is not None:
+                    t = Trajectory(t.codes * np.asarray(src["gains"]), t.n_samples, t.side)
+                src = {"kind": "trajectory", "trajectory": t.to_dict(), "phase": src.get("phase", engine.ESTIMATED_PHASE)}
             if src["kind"] == "code" and "template" not in src:
                 src["template"] = morph.template_from_clip(lm.representation, ds, src.pop("template_clip"),
                                                           layout=enc.layout).to_dict()
             src.pop("template_clip", None)
             with morph.fixed_threads():
-                if src["kind"] == "code":
+                if src["kind"] == "trajectory":
+                    y = render.decode_trajectory(lm.model, lm.representation, Trajectory.from_dict(src["trajectory"]),
+                                                 latent_shape=enc.latent_shape, phase=src["phase"]).y
+                elif src["kind"] == "code":
+                    phase = src.setdefault("phase", engine.ESTIMATED_PHASE)
                     y = morph.decode_step(lm.model, lm.representation, np.asarray(src["code"]),
-                                          latent_shape=enc.latent_shape, template=Template.from_dict(src["template"]))
+                                          latent_shape=enc.latent_shape, template=Template.from_dict(src["template"]),
+                                          phase=phase)
                 else:
-                    sub = engine.Encoding(clip_codes=np.asarray(src["codes"]).mean(0, keepdims=True),
-                                          frame_codes=np.asarray(src["codes"]), frame_clip=np.full(len(src["codes"]), src["clip"]),
-                                          frame_index=np.arange(len(src["codes"])), latent_shape=enc.latent_shape,
-                                          layout=enc.layout)
+                    phase = src.setdefault("phase", engine.CLIP_PHASE)
                     gains = None if src.get("gains") is None else np.asarray(src["gains"])
-                    y = engine.render_clip(lm.model, lm.representation, ds, sub, int(src["clip"]), gains=gains).y
+                    y = engine.decode_clip(lm.model, lm.representation, ds, int(src["clip"]), np.asarray(src["codes"]),
+                                           latent_shape=enc.latent_shape, gains=gains, phase=phase).y
             signals, sr = finish_signals([y], lm.representation.sample_rate, options)
             stem = export_stem(options, title=title, model=short)
             stem = free_stem(out_dir, stem, lambda s: export_names(options, s)) if Path(out_dir).is_dir() else stem
@@ -285,10 +341,10 @@ class PathBook:
         d, sel, enc = c.decoded, c.selection, c.encoding
         if d is None or enc is None:
             return None
-        step = getattr(d.decoded, "morph_step", None)
-        if step is not None:  # a step of a path, chosen in the path panel
-            code, tpl = step
-            return {"kind": "code", "code": [float(v) for v in code], "template": tpl.to_dict()}, d.decoded.title
+        step = d.morph_step
+        phase = d.decoded.phase or engine.ESTIMATED_PHASE
+        if step is not None:  # a step of a path, chosen in the path panel: its trajectory
+            return {"kind": "trajectory", "trajectory": step.to_dict(), "phase": phase}, d.decoded.title
         if sel is None:
             return None
         gains = c.gains_vector()
@@ -296,22 +352,15 @@ class PathBook:
         _, clips, frames = c.map_codes()
         if sel.kind == "point" and frames[sel.index] < 0:
             clip = int(clips[sel.index])
-            codes = enc.frame_codes[enc.frame_clip == clip]
-            return ({"kind": "clip", "clip": clip, "codes": codes.tolist(), "gains": g},
+            return ({"kind": "clip", "clip": clip, "codes": enc.trajectory(clip).tolist(), "gains": g, "phase": phase},
                     c.dataset.clips[clip].name + " decoded")
         if sel.kind == "point":
             clip, frame = int(clips[sel.index]), int(frames[sel.index])
-            code = enc.frame_codes[(enc.frame_clip == clip) & (enc.frame_index == frame)][0]
-            template_clip, title = clip, f"{c.dataset.clips[clip].name} frame {frame}"
+            members, weights, title = [(clip, frame)], [1.0], f"{c.dataset.clips[clip].name} frame {frame}"
         else:
-            xy = np.asarray([sel.xy])
-            code = c.embedding.inverse(xy)[0]
-            _, near = c.embedding.nearest(xy, k=1)
-            template_clip = int(clips[int(near[0, 0])])
-            title = f"{self._label_of_point(int(near[0, 0]))} estimate"
-        if gains is not None:
-            code = code * gains
-        return {"kind": "code", "code": [float(v) for v in code], "template_clip": template_clip}, title
+            members, w, rows = self.position_members(*sel.xy)
+            weights, title = [float(v) for v in w], f"{self._label_of_point(int(rows[int(np.argmax(w))]))} estimate"
+        return {"kind": "members", "members": members, "weights": weights, "gains": g, "phase": phase}, title
 
 
 def json_key(p: MorphPath) -> str:
@@ -319,6 +368,4 @@ def json_key(p: MorphPath) -> str:
 
 
 def json_key_d(d: dict) -> str:
-    import json
-
     return json.dumps(d, sort_keys=True)

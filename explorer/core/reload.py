@@ -11,7 +11,7 @@ the map's points, which follow the dataset's clips) survives, and plays with the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def run_model_key(checkpoint_path: str | Path) -> str:
 
 def map_codes_of(enc: Encoding, point_mode: str) -> np.ndarray:
     """The codes the map shows for ``enc`` (mirrors :meth:`Controller.map_codes`) [shape=(n, d)]."""
-    if point_mode == "frame" and enc.layout != "whole":
+    if point_mode == "frame" and enc.has_time:
         return enc.frame_codes
     return enc.clip_codes[np.flatnonzero(enc.ok)]
 
@@ -104,10 +104,8 @@ def reload_task(controller: Controller, path: str, *, loader: Callable[[str], Lo
 
     def task(state: Any) -> Reloaded | None:
         state.report(0.0, f"loading {Path(path).name}")
-        lm = loader(path)
-        lm.key = key
-        if label:
-            lm.label = label
+        loaded = loader(path)
+        lm = replace(loaded, key=key, label=label or loaded.label)
         check_fit(lm, dataset)
         enc = c.encode_task(lm)(state)
         if enc is None or state.should_stop():
@@ -124,24 +122,10 @@ def reload_task(controller: Controller, path: str, *, loader: Callable[[str], Lo
 
 
 def commit_reload(controller: Controller, r: Reloaded) -> bool:
-    """Put a finished reload into the controller; returns whether the selection was kept.
+    """Put a finished reload into the controller (GUI thread); returns whether the selection was kept.
 
     The model replaces the one with the same key (or is added) and becomes current; the map's
-    points correspond one to one when their count did not change, so the selection stays.
+    points correspond one to one when their count did not change, so the selection stays
+    (:meth:`Controller.replace_model`, which announces all of it).
     """
-    c = controller
-    selection = c.selection
-    n_before = len(c.points)
-    key = r.model.key
-    c.models[key] = r.model
-    c.current_key = key
-    c.encodings[key] = r.encoding
-    c.set_encoding(key, r.encoding)
-    c.set_embedding(r.embedding)
-    c.decoded = None
-    kept = selection is not None and (selection.kind == "position" or (
-        len(r.embedding.points) == n_before and selection.index is not None and selection.index < n_before))
-    c.selection = selection if kept else None
-    if c.colour_field is not None and c.colour_field not in c.colour_fields():
-        c.colour_field = None
-    return bool(kept)
+    return controller.replace_model(r.model, r.encoding, r.embedding)

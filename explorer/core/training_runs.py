@@ -34,6 +34,51 @@ LOG_LINES = 400
 CRASH_TAIL = 12
 #: a curve longer than this drops every other point: long runs keep their shape in bounded memory
 MAX_CURVE_POINTS = 4000
+#: the ETA's step time is an exponential moving average whose weight halves every this many steps,
+#: so one slow window (a validation, features being computed) moves it a little, not threefold
+ETA_HALF_LIFE_STEPS = 200
+#: one window's step time counts as at most this many times the running average
+ETA_OUTLIER = 4.0
+
+
+class StepTimer:
+    """Seconds per step, smoothed over recent steps (an EMA weighted by steps, not by events).
+
+    The trainer reports the speed of the window since its last progress event; windows that
+    include a validation or a checkpoint are many times slower than the rest, and a raw
+    ``remaining / speed`` jumps (6 min, 21 min, 1 min). Each window moves the average by
+    ``1 - 0.5 ** (steps / half_life)``, and is clipped to :data:`ETA_OUTLIER` times it first.
+    """
+
+    def __init__(self, *, half_life: float = ETA_HALF_LIFE_STEPS) -> None:
+        self.half_life = float(half_life)
+        self.seconds_per_step: float | None = None
+        self._last_step: int | None = None
+
+    def reset(self, step: int | None = None) -> None:
+        """Forget the average (a resumed run may run on another machine)."""
+        self.seconds_per_step, self._last_step = None, step
+
+    def update(self, step: int, steps_per_sec: float | None) -> None:
+        """Take in one progress report: the run is at ``step``, going at ``steps_per_sec``."""
+        n = step - self._last_step if self._last_step is not None else 1
+        self._last_step = step
+        if not steps_per_sec or steps_per_sec <= 0 or steps_per_sec != steps_per_sec or n <= 0:
+            return
+        sample = 1.0 / float(steps_per_sec)
+        if self.seconds_per_step is None:
+            self.seconds_per_step = sample
+            return
+        avg = self.seconds_per_step
+        sample = min(max(sample, avg / ETA_OUTLIER), avg * ETA_OUTLIER)
+        w = 1.0 - 0.5 ** (n / self.half_life)
+        self.seconds_per_step = avg + w * (sample - avg)
+
+    def eta(self, remaining_steps: int) -> float | None:
+        """Seconds left for ``remaining_steps``, or None before the first report."""
+        if self.seconds_per_step is None:
+            return None
+        return max(0, int(remaining_steps)) * self.seconds_per_step
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,10 +189,28 @@ class RunRecord:
     error: str | None = None
     end_reason: str = ""
     log: deque = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    #: epochs completed, from the last validation / end event (``epoch`` is the one under way)
+    epochs_done: int = 0
+    timer: StepTimer = field(default_factory=StepTimer)
 
     @property
     def name(self) -> str:
         return Path(self.run_dir).name
+
+    @property
+    def epoch_number(self) -> int:
+        """The epoch under way, counted from 1 (the trainer's events count from 0)."""
+        return int(self.epoch) + 1
+
+    def epoch_text(self) -> str:
+        """``"epoch 3"`` while running; ``"2 epochs"`` once the run ended."""
+        if self.active:
+            return f"epoch {self.epoch_number}"
+        return f"{self.epochs_done} epoch{'s' if self.epochs_done != 1 else ''}"
+
+    def model_label(self) -> str:
+        """A name for this run's best model, distinct between runs: run, step, validation loss."""
+        return run_model_label(f"{self.name} best", self.best_step, self.best_metrics.get("val_loss"))
 
     @property
     def active(self) -> bool:
@@ -165,15 +228,21 @@ class RunRecord:
             self.status = "running"
             self.preset, self.device = ev.preset, ev.device
             self.step, self.epoch, self.total_steps = ev.step, ev.epoch, ev.total_steps
+            self.epochs_done = ev.epoch
             self.error, self.end_reason = None, ""
+            self.timer.reset(ev.step)
         elif isinstance(ev, Progress):
             if self.status == "starting":
                 self.status = "running"
             self.step, self.epoch = ev.step, ev.epoch
             self.total_steps = ev.total_steps if ev.total_steps is not None else self.total_steps
-            self.eta_s, self.steps_per_sec = ev.eta_s, ev.steps_per_sec
+            self.steps_per_sec = ev.steps_per_sec
+            self.timer.update(ev.step, ev.steps_per_sec)
+            smoothed = self.timer.eta(self.total_steps - ev.step) if self.total_steps else None
+            self.eta_s = smoothed if smoothed is not None else ev.eta_s
             _append(self.train, ev.step, ev.losses)
         elif isinstance(ev, Validation):
+            self.epochs_done = max(self.epochs_done, ev.epoch)
             _append(self.val, ev.step, ev.losses)
         elif isinstance(ev, CheckpointWritten):
             if ev.kind == "best":
@@ -185,10 +254,10 @@ class RunRecord:
             self.evaluation = dict(ev.metrics)
         elif isinstance(ev, Finished):
             self.status, self.end_reason, self.eta_s = "finished", ev.reason, 0.0
-            self.step = ev.step
+            self.step, self.epochs_done = ev.step, ev.epoch
         elif isinstance(ev, Stopped):
             self.status, self.end_reason, self.eta_s = "stopped", ev.reason, None
-            self.step, self.last_checkpoint = ev.step, ev.checkpoint
+            self.step, self.last_checkpoint, self.epochs_done = ev.step, ev.checkpoint, ev.epoch
         elif isinstance(ev, Error):
             self.status = "failed"
             self.error = ev.message
@@ -219,6 +288,35 @@ class RunRecord:
         if isinstance(best, (int, float)):
             parts.append(f"best val {best:.4g}")
         return ", ".join(parts)
+
+
+def run_model_label(run: str, step: int | None = None, val_loss: Any = None, detail: str = "") -> str:
+    """``"colonel-20261201-1638 best · step 1200 · val 0.0123 (deep_ae)"``: names that tell runs apart.
+
+    Every run writes ``best.safetensors``; a list of "best (deep_ae)" entries says nothing, so a
+    model from a run is named by its run folder, the step of the checkpoint and its validation
+    loss, as the trainer panel and the model list both show it.
+    """
+    parts = [run]
+    if step is not None:
+        parts.append(f"step {int(step)}")
+    if isinstance(val_loss, (int, float)) and val_loss == val_loss:
+        parts.append(f"val {float(val_loss):.4g}")
+    return " · ".join(parts) + (f" ({detail})" if detail else "")
+
+
+def checkpoint_label(path: str | Path, *, model_name: str = "", rep_kind: str = "", training: Any = None) -> str:
+    """The name of a loaded checkpoint in the model list (see :func:`run_model_label`).
+
+    ``best``/``last`` checkpoints are named after their run folder; any other file by its name.
+    ``training`` is the checkpoint's ``TrainingSummary`` (steps, best validation loss), or None.
+    """
+    p = Path(path)
+    run = f"{p.parent.name} {p.stem}" if p.stem in ("best", "last") and p.parent.name else p.stem
+    step = getattr(training, "steps", None) or None
+    loss = getattr(training, "best_val_loss", None)
+    detail = ", ".join(x for x in (model_name, rep_kind) if x)
+    return run_model_label(run, step, loss, detail)
 
 
 def _append(series: dict[str, list[tuple[int, float]]], step: int, losses: dict[str, float | None]) -> None:

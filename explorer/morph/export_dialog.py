@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.morphing.export_audio import ExportOptions
+from models.morphing.export_audio import DAW_RATE, ExportOptions
 
 FORMATS = (("24-bit PCM", "pcm24"), ("16-bit PCM", "pcm16"), ("32-bit float", "float32"))
 RATES = (44100, 48000, 88200, 96000)
@@ -25,7 +25,7 @@ RATES = (44100, 48000, 88200, 96000)
 
 class ExportDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, *, model_rate: int | None, has_sound: bool, has_path: bool,
-                 last_dir: str = "") -> None:
+                 last_dir: str = "", last_rate: int | None = DAW_RATE) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export audio")
         self.what = QComboBox()
@@ -41,6 +41,8 @@ class ExportDialog(QDialog):
         self.rate.addItem(f"model's rate ({model_rate} Hz)" if model_rate else "model's rate", None)
         for r in RATES:
             self.rate.addItem(f"{r} Hz", r)
+        # a DAW's rate by default (48 kHz), or the one chosen last time
+        self.rate.setCurrentIndex(max(0, self.rate.findData(last_rate)))
         self.normalize = QCheckBox("Normalise to -1 dBFS (one gain for all files)")
         self.normalize.setChecked(True)
         self.folder = QLineEdit(last_dir or str(Path.home()))

@@ -7,7 +7,7 @@ after an edit (debounced), on the runner's "morph" key, so a newer edit always w
 
 from __future__ import annotations
 
-import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.controller import Decoded
+from explorer.core.metrics_task import metrics_task
 from explorer.core.path_book import PathBook
+from explorer.morph.export_dialog import ExportDialog
 from explorer.morph.path_tool import PATH_COLOUR, PLACED_COLOUR, WAYPOINT_COLOUR, PathTool
 from models.morphing import morph
-from models.morphing.export_audio import ExportOptions, export_stem, finish_signals, write_export
-from models.errors import ConfigError
+from models.morphing.export_audio import (
+    DAW_RATE,
+    ExportOptions,
+    default_drag_folder,
+    drag_stem,
+    finish_signals,
+    free_stem,
+    write_export,
+)
+from models.errors import ConfigError, LatentExplorerError
+from models.inference.engine import ESTIMATED_PHASE, Sound, display_spectrogram
 from models.morphing.morph import MorphParams
+from models.morphing.render import MorphRender
 
 PLAYHEAD_MS = 30
 #: what the two lines on the map mean (colours from the map's pens)
@@ -91,7 +104,8 @@ class PathPanel(QWidget):
         self.book = PathBook(window.controller)
         self.tool = PathTool(window.map_view, self.book, self)
         self.tool.default_params = self.params
-        self._drag_dir: tempfile.TemporaryDirectory | None = None
+        #: (render, its drag file): a render is written once, however often it is dragged
+        self._drag: tuple[Any, Path] | None = None
         self._play: dict[str, Any] | None = None
         self._clock = QElapsedTimer()
         self._timer = QTimer(self)
@@ -116,6 +130,16 @@ class PathPanel(QWidget):
         self.interp_combo = QComboBox()
         self.interp_combo.addItem("linear", "linear")
         self.interp_combo.addItem("spherical (slerp)", "spherical")
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("evolving notes", "trajectory")
+        self.mode_combo.addItem("freeze (one held frame)", "freeze")
+        self.mode_combo.setToolTip("Evolving: each step is a note whose codes move over time like its ends' notes. "
+                                   "Freeze: each step holds one code for the whole note (Colonel's synthesiser)")
+        self.centre_combo = QComboBox()
+        self.centre_combo.addItem("barycentre", "barycentre")
+        self.centre_combo.addItem("medoid", "medoid")
+        self.centre_combo.setToolTip("What a click on a class centre (+) adds, over the class's visible sounds: the "
+                                     "time-aligned mean of their notes, or the one note nearest to all the others")
         self.dur_spin = QDoubleSpinBox()
         self.dur_spin.setRange(0.0, 60.0)
         self.dur_spin.setDecimals(2)
@@ -157,9 +181,17 @@ class PathPanel(QWidget):
         form.addRow("Steps", row)
         row2 = QHBoxLayout()
         row2.addWidget(self.dur_spin)
-        row2.addWidget(QLabel("crossfade"))
+        overlap = QLabel("overlap")
+        overlap.setToolTip("How much of a step's slot the next overlaps: sets the continuous morph's length "
+                           "(the morph is one sound whose weight moves smoothly from end to end)")
+        row2.addWidget(overlap)
         row2.addWidget(self.fade_spin)
         form.addRow("Step", row2)
+        row3 = QHBoxLayout()
+        row3.addWidget(self.mode_combo, 1)
+        row3.addWidget(QLabel("centres"))
+        row3.addWidget(self.centre_combo, 1)
+        form.addRow("Steps are", row3)
         lay.addLayout(form)
         buttons = QHBoxLayout()
         for b in (self.play_steps_btn, self.play_morph_btn, self.stop_btn, self.export_btn):
@@ -178,14 +210,17 @@ class PathPanel(QWidget):
         self.del_btn.clicked.connect(self.delete_path)
         self.paths_list.currentRowChanged.connect(self._on_paths_list_row_changed)
         for sig in (self.steps_spin.valueChanged, self.interp_combo.currentIndexChanged,
-                    self.dur_spin.valueChanged, self.fade_spin.valueChanged):
+                    self.dur_spin.valueChanged, self.fade_spin.valueChanged, self.mode_combo.currentIndexChanged):
             sig.connect(self._on_params_edited)
+        self.centre_combo.currentIndexChanged.connect(
+            lambda _i: setattr(self.book, "centre_statistic", self.centre_combo.currentData()))
         self.play_steps_btn.clicked.connect(self.play_steps)
         self.play_morph_btn.clicked.connect(self.play_morph)
         self.stop_btn.clicked.connect(self.stop)
-        self.export_btn.clicked.connect(self._on_export_clicked)
+        self.export_btn.clicked.connect(self.open_export_dialog)
         self.steps_list.itemDoubleClicked.connect(lambda item: self.select_step(self.steps_list.row(item)))
         self.tool.paths_edited.connect(self._on_tool_paths_edited)
+        self.tool.waypoint_refused.connect(self.w.notifier.status_posted)
         self.sync()
 
     # --- state -> widgets -------------------------------------------------------------------------
@@ -201,14 +236,15 @@ class PathPanel(QWidget):
             self.paths_list.setCurrentRow(b.current)
         self.paths_list.blockSignals(False)
         p = b.path
-        for wdg in (self.steps_spin, self.interp_combo, self.dur_spin, self.fade_spin):
+        for wdg in (self.steps_spin, self.interp_combo, self.dur_spin, self.fade_spin, self.mode_combo):
             wdg.blockSignals(True)
         if p is not None:
             self.steps_spin.setValue(p.params.n_steps)
             self.interp_combo.setCurrentIndex(self.interp_combo.findData(p.params.interpolation))
             self.dur_spin.setValue(p.params.step_duration or 0.0)
             self.fade_spin.setValue(int(round(p.params.crossfade * 100)))
-        for wdg in (self.steps_spin, self.interp_combo, self.dur_spin, self.fade_spin):
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(p.params.mode))
+        for wdg in (self.steps_spin, self.interp_combo, self.dur_spin, self.fade_spin, self.mode_combo):
             wdg.blockSignals(False)
         r = b.render_of(p)
         has = r is not None
@@ -219,7 +255,8 @@ class PathPanel(QWidget):
         if has:
             for k in range(len(r.steps)):
                 self.steps_list.addItem(f"step {k + 1}")
-            self.info.setText(f"{len(r.steps)} steps of {r.step_samples / r.sr:.2f} s; morph {len(r.morph) / r.sr:.2f} s.")
+            self.info.setText(f"{len(r.steps)} steps of {r.step_samples / r.sr:.2f} s; morph {len(r.morph) / r.sr:.2f} s, "
+                              f"one sound. {r.made[:1].upper() + r.made[1:]}.")
         elif p is not None and len(p.waypoints) < 2:
             self.info.setText("Add another waypoint: click a point, a class centre (+) or empty space")
         self.tool.redraw()
@@ -227,7 +264,8 @@ class PathPanel(QWidget):
     def params(self) -> MorphParams:
         d = float(self.dur_spin.value())
         return MorphParams(n_steps=int(self.steps_spin.value()), interpolation=self.interp_combo.currentData(),
-                           step_duration=d if d > 0 else None, crossfade=self.fade_spin.value() / 100.0)
+                           step_duration=d if d > 0 else None, crossfade=self.fade_spin.value() / 100.0,
+                           mode=self.mode_combo.currentData())
 
     # --- intents -------------------------------------------------------------------------------------
     def _on_new_clicked(self) -> None:
@@ -305,7 +343,7 @@ class PathPanel(QWidget):
 
     def load_paths(self, dicts: list[dict]) -> None:
         """Paths from a session (replacing the current ones; the undo history starts afresh)."""
-        self.book.paths[:] = [morph.MorphPath.from_dict(d) for d in dicts]
+        self.w.controller.set_paths([morph.MorphPath.from_dict(d) for d in dicts])
         self.book.current = 0 if self.book.paths else None
         self.book.renders.clear()
         self.tool.undo_stack.clear()
@@ -325,7 +363,7 @@ class PathPanel(QWidget):
         seq = np.concatenate([x for s in r.steps for x in (s, gap)][:-1])
         self._start_playback(seq, r, "steps")
 
-    def _start_playback(self, y: np.ndarray, r: morph.MorphRender, kind: str) -> None:
+    def _start_playback(self, y: np.ndarray, r: MorphRender, kind: str) -> None:
         self.w.audio.play(y, r.sr)
         self._play = {"render": r, "kind": kind, "n": len(y)}
         self._clock.start()
@@ -340,8 +378,8 @@ class PathPanel(QWidget):
         if self._play["kind"] == "steps":
             period = r.step_samples + int(SEQUENCE_GAP * r.step_samples)
             return r.xy[min(int(sample // period), len(r.xy) - 1)]
-        # the morph: step k sounds alone from k * hop; the playhead glides through the crossfades
-        s = min(sample / max(r.hop_samples, 1), len(r.xy) - 1)
+        # the morph: its weight passes step k half a step into step k's slot (render.morph_schedule)
+        s = float(np.clip((sample - 0.5 * r.step_samples) / max(r.hop_samples, 1), 0.0, len(r.xy) - 1))
         k = min(int(s), len(r.xy) - 2)
         u = s - k
         return (1 - u) * r.xy[k] + u * r.xy[k + 1]
@@ -365,51 +403,42 @@ class PathPanel(QWidget):
         self.tool.show_playhead(None)
 
     def shutdown(self) -> None:
-        """The window is closing: stop timers and let go of the map's events and temp files."""
+        """The window is closing: stop timers and let go of the map's events (drag files stay)."""
         self.stop()
         self._render_timer.stop()
         self.tool.detach()
-        if self._drag_dir is not None:
-            self._drag_dir.cleanup()
-            self._drag_dir = None
 
     def select_step(self, k: int) -> None:
         """Hear step ``k`` and show it in the sound panel (it can then be exported on its own)."""
         r = self.book.render_of(self.book.path)
         if r is None or not 0 <= k < len(r.steps):
             return
-        from explorer.core.controller import Decoded
-        from models.inference.engine import Sound, display_spectrogram
-
         y = r.steps[k]
         s = Sound(y=y, sr=r.sr, title=f"{self.book.path.title()} step {k + 1}/{len(r.steps)}", estimated=True,
-                  spectrogram=display_spectrogram(y, r.sr))
-        s.morph_step = (r.codes[k], r.template)
-        d = Decoded(None, s)
-        self.w.controller.set_decoded(d)
-        self.w.notifier.sound_decoded.emit()
+                  spectrogram=display_spectrogram(y, r.sr), phase=ESTIMATED_PHASE, made=r.made)
+        c = self.w.controller
+        d = Decoded(None, s, morph_step=r.trajectories[k])
+        c.set_decoded(d)
         # its MFCC-DTW deviation against the class nearest to where the step really lands
-        from explorer.core.metrics_task import metrics_task
-
         where = r.placed[k] if r.placed is not None else r.xy[k]
-        self.w.runner.start("metrics", metrics_task(d, self.w.controller, xy=where),
-                            on_result=self.w._on_metrics, on_partial=self.w._on_metrics)
+        self.w.runner.start("metrics", metrics_task(d, c, xy=where), on_result=c.set_metrics, on_partial=c.set_metrics)
         self.stop()
         self.w.audio.play(y, r.sr)
         self.tool.show_playhead(r.xy[k])
 
     # --- export and drag ----------------------------------------------------------------------------------------
-    def _on_export_clicked(self) -> None:
-        from explorer.morph.export_dialog import ExportDialog
-
+    def open_export_dialog(self) -> None:
+        """Ask what to export and where (the Export button, Ctrl+E), then export on a worker."""
         dlg = ExportDialog(self, model_rate=self.w.controller.current.representation.sample_rate
                            if self.w.controller.current else None,
                            has_sound=self.book.selected_sound_source() is not None,
                            has_path=self.book.render_of(self.book.path) is not None,
-                           last_dir=str(self.w.settings.value("export/dir", str(Path.home()))))
+                           last_dir=str(self.w.settings.value("export/dir", str(Path.home()))),
+                           last_rate=self.export_rate())
         if dlg.exec():
             folder, options = dlg.result_values()
             self.w.settings.setValue("export/dir", folder)
+            self.w.settings.setValue("export/rate", int(options.sample_rate or 0))
             self.export_to(folder, options)
 
     def export_to(self, folder: str | Path, options: ExportOptions) -> None:
@@ -422,7 +451,7 @@ class PathPanel(QWidget):
                 task = self.book.export_sound_task(src[0], src[1], folder, options)
             else:
                 task = self.book.export_path_task(self.book.path, folder, options)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, like worker errors
+        except (LatentExplorerError, OSError) as exc:  # shown to the user, like worker errors
             self.w.notifier.error_occurred.emit(f"Export failed: {exc}")
             return
 
@@ -433,14 +462,34 @@ class PathPanel(QWidget):
         self.w.runner.start("export", task, on_result=done)
 
     def drag_file(self) -> Path | None:
-        """A 24-bit WAV of the current morph in a temp folder (kept until the app quits)."""
+        """A 24-bit WAV of the current morph, at the export rate, in the drag folder.
+
+        The folder is the setting ``drag/dir`` (default: models.morphing.export_audio.default_drag_folder),
+        persistent and visible, because a DAW may reference the dropped file rather than copy it:
+        each render gets its own file (dragging it again reuses it), and the app never
+        overwrites or deletes one.
+        """
         r = self.book.render_of(self.book.path)
         if r is None:
             return None
-        if self._drag_dir is None:
-            self._drag_dir = tempfile.TemporaryDirectory(prefix="latent-explorer-drag-")
-        options = ExportOptions(what="morph", subtype="pcm24", normalize=True)
+        if self._drag is not None and self._drag[0] is r and self._drag[1].exists():
+            return self._drag[1]
+        folder = Path(str(self.w.settings.value("drag/dir", "") or default_drag_folder()))
+        options = ExportOptions(what="morph", subtype="pcm24", sample_rate=self.export_rate(), normalize=True)
         (y,), sr = finish_signals([r.morph], r.sr, options)
-        name = export_stem(options, title=self.book.path.title(), model=self.book.model_short_name(),
-                           n_steps=len(r.steps)) + ".wav"
-        return write_export(self._drag_dir.name, [(name, y)], sr=sr, subtype=options.subtype)[0]
+        stem = drag_stem(options, title=self.book.path.title(), model=self.book.model_short_name(),
+                         n_steps=len(r.steps), when=time.time())
+        stem = free_stem(folder, stem, lambda s: [s + ".wav"])
+        path = write_export(folder, [(stem + ".wav", y)], sr=sr, subtype=options.subtype)[0]
+        self._drag = (r, path)
+        return path
+
+    def export_rate(self) -> int | None:
+        """The rate exports and drags are written at: the last one chosen (default 48 kHz);
+        ``None`` (the model's own rate) only when the user chose that."""
+        value = self.w.settings.value("export/rate", DAW_RATE)
+        try:
+            rate = int(value)
+        except (TypeError, ValueError):
+            return DAW_RATE
+        return rate or None

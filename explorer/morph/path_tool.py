@@ -23,6 +23,8 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from explorer.core.path_book import PathBook
+from explorer.map.map_view import HIT_RADIUS_PX
+from models.errors import LatentExplorerError
 from models.morphing import morph
 
 # Two lines the eye must tell apart over hundreds of coloured points on a dark map: the path the
@@ -66,6 +68,8 @@ class PathTool(QObject):
 
     #: the paths changed (an edit, an undo): the panel re-renders
     paths_edited = Signal()
+    #: a click or stroke that makes no waypoint, with the reason (for the status bar)
+    waypoint_refused = Signal(str)
 
     def __init__(self, map_view, book: PathBook, parent: QObject | None = None) -> None:  # noqa: ANN001
         super().__init__(parent)
@@ -217,6 +221,8 @@ class PathTool(QObject):
                     self._finish_stroke()
                 else:
                     self._click(pos)
+            except LatentExplorerError as exc:  # e.g. no sound near enough to stand for this spot
+                self.waypoint_refused.emit(f"No waypoint here: {exc}")
             finally:
                 self._stroke, self._drag_wp = [], None
                 self.drawing.setData([], [])
@@ -228,8 +234,6 @@ class PathTool(QObject):
         """A class centre, a point, or a map position under the pixel ``pos``."""
         x, y = self._data(pos)
         c, vb = self.book.c, self.map_view.vb
-        from explorer.map.map_view import HIT_RADIUS_PX
-
         px = vb.viewPixelSize()
         label = self.book.centre_near(x, y, pixel_size=px, radius_px=HIT_RADIUS_PX + 3)
         i = c.hit_test(x, y, pixel_size=px, radius_px=HIT_RADIUS_PX)

@@ -8,10 +8,11 @@ callback calls and tests call directly. No Qt here.
 from __future__ import annotations
 
 import threading
-from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
+
+from models.audio import resample  # the one resampler: one stream serves sounds of any rate
 
 #: length of the fade-out of a cut sound and the fade-in of a new one, in seconds
 FADE_S = 0.010
@@ -49,16 +50,6 @@ class RecordingSink:
 
     def close(self) -> None:
         pass
-
-
-def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    """Polyphase resampling to the device rate (one stream serves sounds of any rate)."""
-    if sr == target_sr:
-        return np.asarray(y, dtype=np.float32)
-    from scipy.signal import resample_poly
-
-    f = Fraction(int(target_sr), int(sr)).limit_denominator(1000)
-    return resample_poly(np.asarray(y, dtype=np.float64), f.numerator, f.denominator).astype(np.float32)
 
 
 class Mixer:

@@ -9,6 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDial,
     QGridLayout,
     QGroupBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.controller import N_BANDS, Decoded
+from explorer.morph.path_panel import DragSource
 
 ORIGINAL_PEN = pg.mkPen("#9aa0a6", width=1)
 DECODED_PEN = pg.mkPen("#f28e2b", width=1)
@@ -48,6 +50,10 @@ class SoundPanel(QWidget):
     play_decoded_requested = Signal()
     play_original_requested = Signal()
     stop_requested = Signal()
+    #: Export… under the sound: the export dialog, on the current sound
+    export_requested = Signal()
+    #: the "original phase" reference was switched on (True) or off: clicks on clips decode again
+    original_phase_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +63,15 @@ class SoundPanel(QWidget):
         self.estimate_label = QLabel(ESTIMATE_TEXT)
         self.estimate_label.setStyleSheet("color: #d9a300;")
         self.estimate_label.setVisible(False)
+        #: how the decoded sound was made (model magnitude, which phase), always said
+        self.made_label = QLabel("")
+        self.made_label.setStyleSheet("color: palette(mid);")
+        self.original_phase = QCheckBox("original phase (reference)")
+        self.original_phase.setToolTip(
+            "Decode a clicked clip with the clip's own STFT phase instead of the estimated phase every other "
+            "sound uses (empty space, morph steps): a reference for the model's magnitudes alone. Off, a path's "
+            "end step is exactly what clicking its end point plays.")
+        self.original_phase.toggled.connect(self.original_phase_toggled)
 
         self.wave = pg.PlotWidget(background="#1e1f22")
         self.wave.setMinimumHeight(60)
@@ -85,11 +100,18 @@ class SoundPanel(QWidget):
         self.play_dec = QPushButton("▶ Decoded (Space)")
         self.play_orig = QPushButton("▶ Original (O)")
         self.stop_btn = QPushButton("■ Stop (Esc)")
+        self.export_btn = QPushButton("Export…")
+        self.export_btn.setToolTip("Write this sound as a WAV file (with a spec that renders it again)")
+        # the window gives the drag its file maker: the current sound, written into the drag folder
+        self.drag = DragSource(lambda: None)
+        self.drag.setText("⇩ drag")
+        self.drag.setToolTip("Drag this sound onto a DAW track or a folder: a 24-bit WAV")
         self.play_dec.clicked.connect(self.play_decoded_requested)
         self.play_orig.clicked.connect(self.play_original_requested)
         self.stop_btn.clicked.connect(self.stop_requested)
+        self.export_btn.clicked.connect(self.export_requested)
         buttons = QHBoxLayout()
-        for b in (self.play_dec, self.play_orig, self.stop_btn):
+        for b in (self.play_dec, self.play_orig, self.stop_btn, self.export_btn, self.drag):
             buttons.addWidget(b)
 
         specs = QHBoxLayout()
@@ -98,6 +120,10 @@ class SoundPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.title)
         lay.addWidget(self.estimate_label)
+        made = QHBoxLayout()
+        made.addWidget(self.made_label, 1)
+        made.addWidget(self.original_phase)
+        lay.addLayout(made)
         lay.addLayout(buttons)
         lay.addWidget(self.wave, 1)
         lay.addLayout(specs, 2)
@@ -123,15 +149,19 @@ class SoundPanel(QWidget):
             for img in (self.img_orig, self.img_dec):
                 img.clear()
             self.estimate_label.setVisible(False)
-            self.play_dec.setEnabled(False)
-            self.play_orig.setEnabled(False)
+            self.made_label.setText("")
+            for w in (self.play_dec, self.play_orig, self.export_btn, self.drag):
+                w.setEnabled(False)
             self.set_metrics({})
             return
         self.title.setText(d.decoded.title)
         self.estimate_label.setVisible(d.decoded.estimated)
-        is_step = getattr(d.decoded, "morph_step", None) is not None
+        is_step = d.morph_step is not None
         self.estimate_label.setText(STEP_TEXT if is_step else ESTIMATE_TEXT)
+        self.made_label.setText(f"decoded: {d.decoded.made}" if d.decoded.made else "")
         self.play_dec.setEnabled(True)
+        self.export_btn.setEnabled(True)
+        self.drag.setEnabled(True)
         self.play_orig.setEnabled(d.original is not None)
         self._show(d.decoded, self.wave_dec, self.img_dec)
         if d.original is not None:

@@ -36,7 +36,14 @@ from explorer.core.reload import Reloaded, commit_reload, is_best_checkpoint, re
 from explorer.training.run_watcher import RunWatcher
 from explorer.training.trainer_form import TrainerForm
 from explorer.training.trainer_process import TRAINER_COMMAND, TrainerProcess, start_background_resume
-from explorer.core.training_runs import RunRecord, TrainSpec, default_run_dir, format_eta, train_args
+from explorer.core.training_runs import (
+    RunRecord,
+    TrainSpec,
+    default_run_dir,
+    format_eta,
+    run_model_label,
+    train_args,
+)
 from models.errors import LatentExplorerError
 from models.events import Event, Progress, Validation
 
@@ -86,6 +93,7 @@ class TrainerPanel(QDockWidget):
         self._ui_timer.setInterval(UI_REFRESH_MS)
         self._ui_timer.setSingleShot(True)
         self._ui_timer.timeout.connect(self._refresh_ui)
+        self._sized = False  # given its first width yet (see fit_first_show)
         self._build()
         self._connect()
         self._sync_buttons()
@@ -167,10 +175,9 @@ class TrainerPanel(QDockWidget):
         self.dismiss_btn.clicked.connect(self._hide_offer)
         self.auto_reload.toggled.connect(lambda on: self.settings.setValue("trainer/auto_reload", bool(on)))
         self.runs_list.currentItemChanged.connect(self._on_runs_list_current_changed)
-        n = self.window_.notifier
-        n.dataset_changed.connect(self._on_app_changed)
-        n.models_changed.connect(self._on_app_changed)
-        n.model_changed.connect(self._on_app_changed)
+        c = self.window_.controller
+        for sig in (c.dataset_changed, c.models_changed, c.model_changed):
+            sig.connect(self._on_app_changed)
 
     # --- starting, stopping, resuming, watching -----------------------------------------------------------------
     def _on_start_clicked(self) -> None:
@@ -312,7 +319,7 @@ class TrainerPanel(QDockWidget):
             self.progress.setValue(int(1000 * (frac or 0.0)))
         eta = format_eta(rec.eta_s) if rec.active else ""
         total = f"/{rec.total_steps}" if rec.total_steps else ""
-        self.progress.setFormat(f"{rec.status}: step {rec.step}{total}, epoch {rec.epoch}"
+        self.progress.setFormat(f"{rec.status}: step {rec.step}{total}, {rec.epoch_text()}"
                                 + (f", {eta} left" if eta else ""))
         best = {k: v for k, v in rec.best_metrics.items() if isinstance(v, (int, float))}
         self.best_label.setText(
@@ -354,11 +361,14 @@ class TrainerPanel(QDockWidget):
         c = self.window_.controller
         if c.dataset_path and not self.form.data.text():
             self.form.data.setText(c.dataset_path)
+        if c.dataset is not None and self.form.data.text().strip() == str(c.dataset_path):
+            self.form.set_dataset_rate(getattr(c.dataset, "sample_rate", None))
         lm = c.current
         ckpt = getattr(lm, "checkpoint", None) if lm is not None else None
         if ckpt is not None and getattr(ckpt, "path", None):
             training = ckpt.training.extra.get("train", {}) if ckpt.training else {}
-            self.form.set_fine_tune_source(str(ckpt.path), ckpt.preset or "", training)
+            rate = getattr(lm.representation, "sample_rate", None)
+            self.form.set_fine_tune_source(str(ckpt.path), ckpt.preset or "", training, rate=rate, label=lm.label)
         else:
             self.form.set_fine_tune_source(None)
 
@@ -390,7 +400,7 @@ class TrainerPanel(QDockWidget):
         """Swap in ``checkpoint`` on a worker; the map keeps its layout; errors change nothing."""
         w = self.window_
         rec = self.runs.get(run_key)
-        label = f"{Path(run_key).name} best" + (f" (step {rec.best_step})" if rec and rec.best_step is not None else "")
+        label = rec.model_label() if rec is not None else run_model_label(Path(run_key).name)
         try:
             task = reload_task(w.controller, checkpoint, loader=w.model_loader, key=run_model_key(checkpoint), label=label)
         except LatentExplorerError as exc:
@@ -404,19 +414,21 @@ class TrainerPanel(QDockWidget):
         if r is None:
             return
         w, n = self.window_, self.window_.notifier
-        kept = commit_reload(w.controller, r)
+        kept = commit_reload(w.controller, r)  # the controller tells the views
         self.last_reload = r
-        w.sound_panel.set_decoded(None)
-        n.models_changed.emit()
-        n.model_changed.emit()
-        n.encoding_changed.emit()
-        n.embedding_changed.emit(True)
-        n.selection_changed.emit()
         if kept:
             w.decode(play=False)  # the selected sound, now from the new model
         moved = f"; points moved {100 * r.displacement:.1f}% of the map on average" if r.displacement is not None else ""
         n.status_posted.emit(f"Reloaded {r.model.label}{moved}")
         self.model_reloaded.emit(r.model.key)
+
+    def fit_first_show(self, visible: bool) -> None:
+        """Qt gives a new dock half the window; the form and curves read well in ~480 px and the
+        map keeps the rest. Only the first time: after that the user's own width is kept."""
+        if visible and not self._sized:
+            self._sized = True
+            w = self.window_
+            w.resizeDocks([self], [min(480, w.width() // 3)], Qt.Orientation.Horizontal)
 
     # --- closing ------------------------------------------------------------------------------------------------------------
     def running(self) -> list[str]:
@@ -464,14 +476,7 @@ def install_trainer_panel(window: Any) -> TrainerPanel:
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
     panel.hide()
 
-    def _first_show(visible: bool) -> None:
-        # Qt gives a new dock half the window; the form and curves read well in ~480 px and the
-        # map keeps the rest. Only the first time: after that the user's own width is kept.
-        if visible and not getattr(panel, "_sized", False):
-            panel._sized = True
-            window.resizeDocks([panel], [min(480, window.width() // 3)], Qt.Orientation.Horizontal)
-
-    panel.visibilityChanged.connect(_first_show)
+    panel.visibilityChanged.connect(panel.fit_first_show)
     act = panel.toggleViewAction()
     act.setText("Train…")
     act.setShortcut("Ctrl+T")

@@ -1,1 +1,1 @@
-"""The main window and its plumbing: file handling, the notifier, the task runner, the status line."""
+"""The main window and its plumbing: toolbar, file handling, the notifier, the task runner, the status line."""

@@ -1,8 +1,8 @@
-"""One QObject whose named, past-tense signals carry news between views (spikeinterface-gui).
+"""One QObject for the window's messages to the user: status lines and errors.
 
-Views never call each other: they call the controller, then the window emits here, and every
-view that cares listens. Payloads are small (indices, names); views read the rest from the
-controller.
+State news (a new dataset, a selection, a decoded sound...) comes from the controller's own
+signals (:class:`explorer.core.controller.Controller`); what is left here is not state: a line
+for the status bar, an error for a message box, which any panel may post.
 """
 
 from __future__ import annotations
@@ -11,18 +11,5 @@ from PySide6.QtCore import QObject, Signal
 
 
 class Notifier(QObject):
-    dataset_changed = Signal()
-    models_changed = Signal()
-    model_changed = Signal()
-    encoding_changed = Signal()
-    #: a new layout, full or partial (t-SNE iterations); the bool says whether it is final
-    embedding_changed = Signal(bool)
-    colours_changed = Signal()
-    hidden_classes_changed = Signal()
-    selection_changed = Signal()
-    #: decoded and original sounds are ready (engine.Sound objects live in the controller)
-    sound_decoded = Signal()
-    metrics_computed = Signal()
-    gains_changed = Signal()
     status_posted = Signal(str)
     error_occurred = Signal(str)

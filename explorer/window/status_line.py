@@ -1,4 +1,4 @@
-"""The status bar's resting text: what the map shows, once the long jobs are done.
+"""The status bar: its resting text, the long jobs' progress bar and their Cancel button.
 
 Progress ("encoding 12/160", "t-SNE iteration 200/750") goes out as temporary status messages;
 when the last long task ends, its message is cleared so the bar says what is on screen
@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
+
+from explorer.core.controller import Controller
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE"}
+#: the runner's tasks that show the progress bar and that Cancel stops
+LONG_TASKS = ("dataset", "models", "encode", "project")
 
 
-def summary_text(controller: Any) -> str:
+def summary_text(controller: Controller) -> str:
     """``"160 sounds · colonel-notes · PCA"``: dataset size, model, projection (and point mode)."""
     c = controller
     if c.dataset is None:
@@ -39,36 +43,67 @@ def summary_text(controller: Any) -> str:
 
 
 class StatusLine(QObject):
-    """Keeps a window's resting status text current and clears progress when jobs end."""
+    """Keeps a window's resting status text current; shows and clears the long jobs' progress.
 
-    def __init__(self, window: Any, long_tasks: tuple[str, ...]) -> None:
+    ``window`` is the main window: its status bar, controller, runner and ``cancel_long_tasks``.
+    """
+
+    def __init__(self, window: Any, audio_message: str = "", *, long_tasks: tuple[str, ...] = LONG_TASKS) -> None:
         super().__init__(window)
         self.w = window
         self.long_tasks = long_tasks
+        sb = window.statusBar()
         self.label = QLabel()
         self.label.setObjectName("status-summary")
         # a normal (not permanent) widget: temporary messages cover it, and it shows again after
-        window.statusBar().addWidget(self.label, 1)
+        sb.addWidget(self.label, 1)
+        self.audio_label = QLabel(audio_message)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 1000)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(window.cancel_long_tasks)
+        for w in (self.progress, self.cancel_btn, self.audio_label):
+            sb.addPermanentWidget(w)
+        self.progress.hide()
+        self.cancel_btn.hide()
         self._progress_messages: set[str] = set()
-        n = window.notifier
-        for sig in (n.dataset_changed, n.models_changed, n.model_changed, n.encoding_changed):
+        c = window.controller
+        for sig in (c.dataset_changed, c.models_changed, c.model_changed, c.encoding_changed, c.mapping_changed):
             sig.connect(self.update)
-        n.embedding_changed.connect(self._on_notifier_embedding_changed)
+        c.embedding_changed.connect(self._on_controller_embedding_changed)
+        window.runner.task_started.connect(self._on_runner_task_started)
         window.runner.task_progressed.connect(self._on_runner_task_progressed)
         window.runner.task_finished.connect(self._on_runner_task_finished)
         self.update()
 
-    def _on_notifier_embedding_changed(self, _final: bool) -> None:
+    def _on_controller_embedding_changed(self, _final: bool) -> None:
         self.update()
 
     def update(self) -> None:
         self.label.setText(summary_text(self.w.controller))
 
-    def _on_runner_task_progressed(self, key: str, _progress: float, message: str) -> None:
-        if key in self.long_tasks and message:
+    def _show_busy(self) -> None:
+        busy = any(k in self.long_tasks for k in self.w.runner.running())
+        self.progress.setVisible(busy)
+        self.cancel_btn.setVisible(busy)
+        if not busy:
+            self.progress.setValue(0)
+
+    def _on_runner_task_started(self, _key: str) -> None:
+        self._show_busy()
+
+    def _on_runner_task_progressed(self, key: str, progress: float, message: str) -> None:
+        if key not in self.long_tasks:
+            return
+        self.progress.setValue(int(progress * 1000))
+        self.progress.setFormat(message or key)
+        self.w.statusBar().showMessage(message, 2000)
+        if message:
             self._progress_messages.add(message)
 
     def _on_runner_task_finished(self, _key: str) -> None:
+        self._show_busy()
         if any(k in self.long_tasks for k in self.w.runner.running()):
             return
         bar = self.w.statusBar()

@@ -2,6 +2,10 @@
 
 A mixin of :class:`explorer.window.main_window.MainWindow`, split out to keep modules to one job; it
 uses the window's controller, runner, notifier and settings.
+
+A session reopens in steps, each waiting for the last one's worker: the dataset (and the view
+of it: colours, hidden classes, projection, gains), then its models, then the map (from the
+saved layout), then the selection.
 """
 
 from __future__ import annotations
@@ -9,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from explorer.core import paths
+from explorer.core import nn_models, paths
 from explorer.core.session import load_session, save_session, session_from_controller
 from models.errors import LatentExplorerError
 
@@ -25,9 +29,30 @@ class FilesMixin:
             self.open_dataset(path)
 
     def _on_open_checkpoint_triggered(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open checkpoints", self._last_dir(), "Checkpoints (*.safetensors)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open checkpoints", self._last_dir(),
+            "Models (*.safetensors *.ts);;Checkpoints (*.safetensors);;nn~ models (*.ts)",
+        )
+        files = self._ask_trust(files)
         if files:
             self.open_checkpoints(files)
+
+    def _ask_trust(self, files: list[str]) -> list[str]:
+        """``files`` without the TorchScript files the user did not agree to run (asked once per file hash)."""
+        refused = set()
+        try:
+            for p in nn_models.untrusted(files):
+                answer = QMessageBox.question(self, "Open a TorchScript model?", nn_models.trust_question(p),
+                                              QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+                                              QMessageBox.StandardButton.Cancel)
+                if answer == QMessageBox.StandardButton.Open:
+                    nn_models.trust_file(p)
+                else:
+                    refused.add(p)
+        except (OSError, LatentExplorerError) as exc:  # the trust store cannot be read or written
+            self.notifier.error_occurred.emit(f"No TorchScript model was opened: {exc}")
+            return [p for p in files if not nn_models.is_nn_model_path(p)]
+        return [p for p in files if p not in refused]
 
     def _last_dir(self) -> str:
         recent = self._recent("datasets")
@@ -57,8 +82,9 @@ class FilesMixin:
         self.open_paths([u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()])
 
     def open_paths(self, items: list[str]) -> None:
-        """Folders are datasets, ``.safetensors`` files checkpoints, ``.json`` files sessions."""
-        ckpts = [p for p in items if Path(p).suffix in paths.CHECKPOINT_SUFFIXES]
+        """Folders are datasets, ``.safetensors`` files checkpoints, ``.ts`` files nn~ models, ``.json`` sessions."""
+        ckpts = self._ask_trust([p for p in items
+                                 if Path(p).suffix in paths.CHECKPOINT_SUFFIXES or nn_models.is_nn_model_path(p)])
         for p in items:
             if Path(p).is_dir():
                 self.open_dataset(p)
@@ -96,22 +122,16 @@ class FilesMixin:
         if not s.get("dataset"):
             return
         self._pending_session = s
-        self.controller.models.clear()
-        self.controller.current_key = None
+        self.controller.clear_models()
         self.open_dataset(s["dataset"])
 
     def _apply_session_view_state(self) -> None:
-        s, c = self._pending_session, self.controller
+        s = self._pending_session
         if not s:
             return
-        if s.get("colour_field") in c.colour_fields():
-            c.colour_field = s["colour_field"]
-        c.hidden = set(s.get("hidden_classes") or [])
-        c.method = s.get("projection") or c.method
-        c.point_mode = s.get("point_mode") or "clip"
-        g = s.get("gains") or {}
-        c.set_gains(g.get("values"), g.get("edges"))
-        self.gains_panel.set_state(c.gain_values, c.gain_edges)
+        self.controller.restore_view(colour_field=s.get("colour_field"), hidden=set(s.get("hidden_classes") or []),
+                                     method=s.get("projection"), point_mode=s.get("point_mode"),
+                                     gains=s.get("gains") or {})
 
     def _load_session_models(self) -> None:
         s = self._pending_session or {}
@@ -132,6 +152,5 @@ class FilesMixin:
                 c.select_point(hits[0])
         else:
             c.select_position(*sel["xy"])
-        self.notifier.selection_changed.emit()
         self.decode(play=False)
 

@@ -8,7 +8,7 @@ whatever the stale one still delivers, so a fast second click always wins.
 
 Partial results are coalesced: a task's ``on_partial`` sees at most one result per
 ``partial_interval_ms`` (the latest), so a t-SNE in a child process that outruns the map's
-redraws cannot queue a backlog of redraws on the GUI thread (issue 8: no stall over 50 ms).
+redraws cannot queue a backlog of redraws on the GUI thread (the target: no stall over 50 ms).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
+from models.mapping.tsne_job import prewarm
+
 
 def warm_up() -> None:
     """Start-up work that keeps later stalls off the GUI thread; call before the window shows.
@@ -28,8 +30,6 @@ def warm_up() -> None:
     Starts the fork server that runs t-SNE in child processes (:mod:`models.mapping.tsne_job`; it
     imports openTSNE in its own process, so the first t-SNE starts at once). Returns at once.
     """
-    from models.mapping.tsne_job import prewarm
-
     try:
         prewarm()
     except OSError:

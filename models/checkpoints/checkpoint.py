@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 import models
-from models.atomic import atomic_open
+from models.atomic import WriteError, atomic_open
 from models.checkpoints.format import (
     FORMAT_NAME,
     METADATA_KEY,
@@ -41,7 +41,10 @@ from models.checkpoints.format import (
 )
 from models.config import config_from_dict, config_to_dict
 from models.errors import CheckpointError, ConfigError
+from models.inference.layout import layout_for, parse_layout
+from models.representations.base import representation_class
 from models.checkpoints.latent_stats import LatentStats
+from models.checkpoints.validate import check_meta, check_model_fits
 from models.nets.base import LatentModel
 from models.nets.registry import MODEL_REGISTRY, build_model
 from models.checkpoints.training_state import load_training_state, save_training_state
@@ -50,6 +53,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Checkpoint",
     "CheckpointInfo",
+    "CheckpointWriteError",
     "LabelInfo",
     "TrainingSummary",
     "load_checkpoint",
@@ -63,6 +67,10 @@ __all__ = [
 #: torch.compile keeps the compiled module as ``._orig_mod``, which prefixes its state-dict keys
 _COMPILE_SEGMENT = "_orig_mod"
 _WRITE_CHUNK = 1 << 20
+
+
+class CheckpointWriteError(CheckpointError, WriteError):
+    """A checkpoint or training state could not be written (disk full...); the old file is kept."""
 
 
 # --- typed parts of the metadata ---------------------------------------------------------------
@@ -117,6 +125,7 @@ class CheckpointInfo:
     package_version: str
     created: str
     latent_shape: tuple[int, ...] | None
+    item_layout: str
     has_latent_stats: bool
     n_parameters: int
     file_size: int
@@ -197,6 +206,7 @@ def save_checkpoint(
     labels: LabelInfo | dict[str, Any] | None = None,
     training: TrainingSummary | dict[str, Any] | None = None,
     latent_stats: LatentStats | None = None,
+    item_layout: str | None = None,
 ) -> Path:
     """Write ``model`` and its description to one ``.safetensors`` file, atomically.
 
@@ -210,6 +220,8 @@ def save_checkpoint(
     labels : ``LabelInfo`` or ``{"field": ..., "names": [...]}``
     training : ``TrainingSummary`` or a dict of its fields
     latent_stats : statistics of the training set's codes (see ``latent_statistics``)
+    item_layout : how clips were cut into the model's items (``models.inference.layout``);
+        ``layout_for(model, representation)``, the trainer's rule, when None
 
     Returns
     -------
@@ -255,6 +267,7 @@ def save_checkpoint(
         "latent_shape": list(latent_shape) if latent_shape is not None else None,
         "variational": bool(model_cls.variational),
         "consumes": model_cls.consumes,
+        "item_layout": _item_layout(item_layout, model_cls, rep),
         "representation": rep,
         "dataset_fingerprint": dataset_fingerprint,
         "labels": _finite(config_to_dict(labels_info)) if labels_info else None,
@@ -277,7 +290,7 @@ def save_checkpoint(
         with atomic_open(path, "wb") as f:
             _write_chunks(f, blob)
     except OSError as exc:
-        raise CheckpointError(f"could not write checkpoint {path}: {exc}; the previous file is unchanged") from exc
+        raise CheckpointWriteError.of(exc, path, kept="the previous file is unchanged") from exc
     return path
 
 
@@ -285,6 +298,16 @@ def _write_chunks(f: Any, blob: bytes) -> None:
     view = memoryview(blob)
     for start in range(0, len(view), _WRITE_CHUNK):
         f.write(view[start : start + _WRITE_CHUNK])
+
+
+def _item_layout(given: str | None, model_cls: type, rep: dict[str, Any]) -> str:
+    try:
+        derived = layout_for(model_cls, representation_class(rep["kind"]))
+        if given is not None and parse_layout(given) != derived:
+            raise CheckpointError(f"{model_cls.name} on {rep['kind']} features takes {derived}, not {given}")
+    except ConfigError as exc:
+        raise CheckpointError(f"cannot record the item layout: {exc}") from exc
+    return derived
 
 
 def _check_representation(rep: Any) -> dict[str, Any]:
@@ -336,6 +359,7 @@ def _resolve(path: str | os.PathLike) -> Path:
 
 
 def _info_from(path: Path, header: dict[str, Any], meta: dict[str, Any], stored: int) -> CheckpointInfo:
+    check_meta(path, meta)  # types and size limits of every field, before anything uses them
     try:
         labels = config_from_dict(LabelInfo, meta["labels"]) if meta["labels"] else None
         training = config_from_dict(TrainingSummary, meta["training"]) if meta["training"] else None
@@ -360,6 +384,7 @@ def _info_from(path: Path, header: dict[str, Any], meta: dict[str, Any], stored:
         package_version=str(meta["package_version"]),
         created=str(meta["created"]),
         latent_shape=tuple(shape) if isinstance(shape, list) else None,
+        item_layout=meta["item_layout"],
         has_latent_stats=meta["latent_stats"] is not None,
         n_parameters=sum(math.prod(e["shape"]) for e in weights),
         file_size=path.stat().st_size,
@@ -368,11 +393,14 @@ def _info_from(path: Path, header: dict[str, Any], meta: dict[str, Any], stored:
 
 def read_checkpoint_info(path: str | os.PathLike) -> CheckpointInfo:
     """Read a checkpoint's description from its header only: no tensor data, no model built."""
-    path = _resolve(path)
+    return _read_info(_resolve(path))[0]
+
+
+def _read_info(path: Path) -> tuple[CheckpointInfo, dict[str, Any]]:
     header, metadata, _ = read_header(path)
+    meta = parse_metadata(path, metadata)  # first: it refuses what is too deep to parse
     stored = _stored_version(metadata)
-    meta = parse_metadata(path, metadata)
-    return _info_from(path, header, meta, stored)
+    return _info_from(path, header, meta, stored), header
 
 
 def _stored_version(metadata: dict[str, str]) -> int:
@@ -401,8 +429,11 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     """
     path = _resolve(path)
     target = _resolve_device(device)
-    info = read_checkpoint_info(path)
+    info, header = _read_info(path)
     meta = info.meta
+    # shapes first, on the meta device: a config that would not fit the file's tensors (or
+    # would allocate gigabytes) is refused before any memory is spent on it
+    check_model_fits(path, info.model_name, info.model_config, header)
     try:
         tensors = safetensors.torch.load_file(path, device="cpu")
     except (safetensors.SafetensorError, OSError, ValueError) as exc:
@@ -416,6 +447,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     weights = {n: t for n, t in tensors.items() if not n.startswith(STATS_PREFIX)}
     stats = {n[len(STATS_PREFIX) :]: t.numpy() for n, t in tensors.items() if n.startswith(STATS_PREFIX)}
     model = _build(path, info)
+    _check_item_layout(path, info, model)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -425,6 +457,19 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         ) from None
     model.eval().to(target)
     return Checkpoint(model=model, info=info, latent_stats=_stats(path, meta, stats))
+
+
+def _check_item_layout(path: Path, info: CheckpointInfo, model: LatentModel) -> None:
+    """The app cuts clips the way the model was trained, or refuses it (the file says how)."""
+    try:
+        now = layout_for(model, representation_class(info.representation.get("kind")))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if now != info.item_layout:
+        raise CheckpointError(
+            f"{path} was trained on {info.item_layout} of its features, but this latent-explorer feeds a "
+            f"{info.model_name} {now}; open it with the version that trained it, or retrain"
+        )
 
 
 def _build(path: Path, info: CheckpointInfo) -> LatentModel:

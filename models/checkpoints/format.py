@@ -13,19 +13,22 @@ are refused with a message asking to upgrade latent-explorer.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from models.errors import CheckpointError
+from models.errors import CheckpointError, ConfigError
+from models.safe_json import loads_limited
+from models.inference.layout import LAYOUTS, layout_of
+from models.representations.base import representation_class
 
 #: version of the JSON layout written by this code
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: key of ``__metadata__`` that holds our JSON (safetensors metadata is a str -> str map)
 METADATA_KEY = "latent_explorer"
 #: value of ``format`` in our JSON, to tell our files from any other safetensors file
@@ -78,19 +81,18 @@ def _strict_json(text: str, where: str) -> Any:
     """``json.loads`` that rejects duplicate keys and NaN/Infinity (neither is valid JSON)."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(keys) != len(set(keys)):
-            dup = sorted({k for k in keys if keys.count(k) > 1})
-            raise CheckpointError(f"{where}: duplicate key(s) {', '.join(dup)}")
-        return dict(pairs)
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            dup = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+            raise CheckpointError(f"{where}: duplicate key(s) {', '.join(dup[:10])}")
+        return out
 
     def no_constant(name: str) -> Any:
         raise CheckpointError(f"{where}: {name} is not valid JSON")
 
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{where} is not valid JSON ({exc})") from None
+    # depth-limited: a header nested 10^5 deep is refused instead of raising RecursionError
+    return loads_limited(text, where=where, error=CheckpointError, object_pairs_hook=no_duplicates,
+                         parse_constant=no_constant)
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], dict[str, str], int]:
@@ -214,14 +216,31 @@ def migrate_1_to_2(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def migrate_2_to_3(meta: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 did not record how clips were cut into items: ``item_layout`` is derived.
+
+    Version-2 files were trained by the rule of :func:`models.inference.layout.layout_for`:
+    ``"clips"`` unless the representation is time-first (stft_frames), then ``"windows"`` for a
+    sequence model and ``"frames"`` otherwise. The only sequence model (lstm_ae) is also the only
+    one whose items on time-first features are two-dimensional ``(seq_len, n_bins)``, which is
+    what is read here (no model class is needed to open a file's header).
+    """
+    out = dict(meta)
+    time_first = representation_class(meta["representation"]["kind"]).time_first
+    sequence = time_first and len(meta["model_config"]["input_shape"]) == 2
+    out["item_layout"] = layout_of(time_first=time_first, sequence=sequence)
+    out["schema_version"] = 3
+    return out
+
+
 #: ``MIGRATIONS[v]`` turns a version-``v`` dict into a version ``v + 1`` dict
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: migrate_1_to_2, 2: migrate_2_to_3}
 
 #: keys every current-version dict has (checked after migration)
 REQUIRED_KEYS = frozenset({
     "schema_version", "format", "model_name", "preset", "model_config", "representation",
     "dataset_fingerprint", "labels", "training", "weights", "latent_stats", "package_version",
-    "created",
+    "created", "item_layout",
 })  # fmt: skip
 
 
@@ -246,7 +265,7 @@ def migrate(meta: dict[str, Any], *, where: str = "checkpoint") -> dict[str, Any
         step = meta["schema_version"]
         try:
             meta = MIGRATIONS[step](dict(meta))
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ConfigError) as exc:
             raise CheckpointError(
                 f"{where}: cannot migrate schema {step} metadata to {step + 1} "
                 f"(missing or malformed {exc})"
@@ -254,6 +273,8 @@ def migrate(meta: dict[str, Any], *, where: str = "checkpoint") -> dict[str, Any
     missing = sorted(REQUIRED_KEYS - set(meta))
     if missing:
         raise CheckpointError(f"{where}: checkpoint metadata lacks {', '.join(missing)}")
+    if meta["item_layout"] not in LAYOUTS:
+        raise CheckpointError(f"{where}: item_layout is {meta['item_layout']!r}, expected one of {', '.join(LAYOUTS)}")
     if meta["format"] != FORMAT_NAME:
         raise CheckpointError(f"{where}: format is {meta['format']!r}, expected {FORMAT_NAME!r}")
     return meta

@@ -36,7 +36,9 @@ def save_training_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         with atomic_open(path, "wb") as f:
             torch.save(state, f)
     except OSError as exc:
-        raise CheckpointError(f"could not write training state {path}: {exc}") from exc
+        from models.atomic import WriteError
+
+        raise WriteError.of(exc, path, kept=f"the previous {path.name}, if any, is unchanged") from exc
     return path
 
 

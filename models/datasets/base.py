@@ -30,6 +30,7 @@ import numpy as np
 from models.audio import MIN_SAMPLES, AudioInfo, audio_info, load_audio
 from models.datasets.hashing import FileHasher
 from models.errors import AudioLoadError, ConfigError, DatasetError, LatentExplorerError
+from models.safe_paths import display_name
 
 #: Clips are read at most this long, in seconds, unless the caller says otherwise: a stray
 #: 10-minute recording in a folder of one-shots should cost 30 s of audio, not 10 minutes.
@@ -195,21 +196,52 @@ class Dataset:
         computation reads no audio.
         """
         if self._fingerprint is None:
-            self._fingerprint = compute_fingerprint(self)
+            fingerprint, gone = fingerprint_and_failures(self)
+            if gone:
+                # A file that vanished (or became unreadable) since the folder was listed is
+                # rejected like a broken one, and the fingerprint names what is left.
+                lost = {r.path for r in gone}
+                self.clips = [c for c in self.clips if c.path not in lost]
+                self.rejected = [*self.rejected, *gone]
+                fingerprint, _ = fingerprint_and_failures(self)
+            self._fingerprint = fingerprint
         return self._fingerprint
 
 
 def compute_fingerprint(dataset: Dataset, *, hasher: FileHasher | None = None) -> str:
+    """The fingerprint of ``dataset``'s clips (see :attr:`Dataset.fingerprint`).
+
+    Raises
+    ------
+    DatasetError
+        A clip's file cannot be read any more (it vanished since the folder was listed).
+    """
+    fingerprint, gone = fingerprint_and_failures(dataset, hasher=hasher)
+    if gone:
+        raise DatasetError(f"{display_name(gone[0].path)}: {gone[0].reason}")
+    return fingerprint
+
+
+def fingerprint_and_failures(dataset: Dataset, *, hasher: FileHasher | None = None) -> tuple[str, list[Rejected]]:
+    """(fingerprint of the clips that could be hashed, the clips that could not, as Rejected)."""
     hasher = hasher or FileHasher(dataset.root)
+    items, gone = [], []
     try:
-        items = []
         for clip in dataset.clips:
             rel = _relative(clip.path, dataset.root)
-            items.append([rel, hasher.hash(clip.path), _jsonable(clip.labels)])
+            try:
+                digest = hasher.hash(clip.path)
+            except OSError as exc:
+                what = "vanished" if isinstance(exc, FileNotFoundError) else "cannot be read any more"
+                gone.append(Rejected(clip.path, f"the file {what} since the folder was listed "
+                                     f"({exc.strerror or type(exc).__name__})"))
+                continue
+            items.append([rel, digest, _jsonable(clip.labels)])
     finally:
         hasher.save()
+    # ensure_ascii (the default) escapes the lone surrogates of names that are not UTF-8
     blob = json.dumps({"kind": dataset.kind, "clips": items}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(blob.encode("ascii")).hexdigest()[:32], gone
 
 
 def _relative(path: Path, root: Path) -> str:

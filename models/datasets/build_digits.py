@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 
 from models.atomic import atomic_dir
-from models.audio import save_wav
+from models.audio import resample, save_wav
 from models.datasets.base import BuildCancelled, BuildReport, check_output_folder
 from models.datasets.fsdd import FSDD_SAMPLE_RATE
 from models.errors import ConfigError, DatasetError
@@ -128,7 +128,7 @@ def build_digits(
             name = f"{digit}_{speaker}_{index}.wav"
             s, p = _jitter(speaker, digit, index, speed, pitch)
             y, rate = speak(str(digit), voice=voice, variant=variant, speed=s, pitch=p, espeak=exe)
-            y = librosa.resample(y, orig_sr=rate, target_sr=sr, res_type="soxr_hq")
+            y = resample(y, rate, sr)
             y, _ = librosa.effects.trim(y, top_db=top_db, frame_length=512, hop_length=128)
             if len(y) < 64 or float(np.max(np.abs(y))) < 1e-4:
                 report.skipped.append((name, "espeak-ng produced silence"))

@@ -6,10 +6,16 @@ representation's ``to_dict()``, the load settings (sample rate, clip cap) and
 
 * ``features.f32``: every clip's features, flattened and concatenated, little-endian float32
   (read back as one ``np.memmap``, so a large set costs no memory until used);
-* ``side.npz``: the representation's side arrays (e.g. ``frame_max``), each key flattened and
-  concatenated the same way;
-* ``manifest.json``: per clip its dataset index, name, shape, offset, side shapes and
-  ``n_samples``; the clips that failed to decode with their reasons; the inputs of the key.
+* ``side.f32``: the small side arrays drawing and decoding need (e.g. ``frame_max``,
+  ``ref_db``), each clip's after the previous one's, stored and read the same way;
+* ``manifest.json``: per clip its dataset index, name, shape, offset, side shapes and offsets
+  and ``n_samples``; the clips that failed to decode with their reasons; the inputs of the key.
+
+What is not kept: the STFT phase a spectral representation can return (``side["phase"]``, as
+large as the features themselves). Nothing that reads the cache uses it: a decoded sound gets
+its phase from a phase method, and the clip being played is analysed again, phase included.
+Leaving it out keeps a 20,000-clip library's cache and its build to the size of the features.
+Both files are written clip by clip as the analysis runs, so building holds one clip at a time.
 
 An entry is built in a temporary sibling folder and renamed into place, so a reader never sees
 half of one; a lock file (``<key>.lock``, ``flock``) makes a second process wait for the first
@@ -37,7 +43,11 @@ from models.datasets.base import BuildCancelled, Dataset, Rejected, rejection_re
 from models.datasets.hashing import default_cache_root
 from models.errors import LatentExplorerError
 
-FORMAT_VERSION = 1
+#: 2: side arrays in ``side.f32`` (memory-mapped), no phase; entries of format 1 are rebuilt.
+FORMAT_VERSION = 2
+
+#: Side keys never cached (see the module docstring).
+UNCACHED_SIDE = frozenset({"phase"})
 
 
 class _Analysis(Protocol):
@@ -47,6 +57,13 @@ class _Analysis(Protocol):
 
 
 class _Representation(Protocol):
+    """What the cache needs of a representation.
+
+    A representation that can keep the STFT phase lists ``"phase"`` in a ``side_keys``
+    attribute and takes ``analyze(y, keep_phase=False)`` (models.representations' do); others
+    (descriptor vectors, test doubles) are called as ``analyze(y)``.
+    """
+
     sample_rate: int
 
     def to_dict(self) -> dict[str, Any]: ...
@@ -86,12 +103,8 @@ class FeatureSet:
             for r in manifest["clips"]
         ]
         total = int(manifest["total_values"])
-        self._data = (
-            np.memmap(path / "features.f32", dtype="<f4", mode="r", shape=(total,))
-            if total else np.zeros(0, dtype="<f4")
-        )
-        with np.load(path / "side.npz") as npz:
-            self._side = {k: npz[k] for k in npz.files}
+        self._data = _mapped(path / "features.f32", total)
+        self._side = _mapped(path / "side.f32", int(manifest["total_side_values"]))
         self.rejected = [Rejected(Path(p), reason) for p, reason in manifest["rejected"]]
 
     def __len__(self) -> int:
@@ -116,9 +129,11 @@ class FeatureSet:
         return [r.n_samples for r in self._records]
 
     def side(self, j: int) -> dict[str, np.ndarray]:
+        """The ``j``-th clip's side arrays (float32 copies: small, and theirs to change)."""
         r = self._records[j]
         return {
-            k: self._side[k][r.side_offsets[k]: r.side_offsets[k] + int(np.prod(shape))].reshape(shape)
+            k: np.array(self._side[r.side_offsets[k]: r.side_offsets[k] + int(np.prod(shape))], dtype=np.float32)
+            .reshape(shape)
             for k, shape in r.side_shapes.items()
         }
 
@@ -221,6 +236,8 @@ class FeatureCache:
                 return None
             if (path / "features.f32").stat().st_size != 4 * int(manifest["total_values"]):
                 return None
+            if (path / "side.f32").stat().st_size != 4 * int(manifest["total_side_values"]):
+                return None
             return FeatureSet(path, manifest)
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -248,18 +265,17 @@ class FeatureCache:
         should_stop: Callable[[], bool] | None,
     ) -> dict[str, Any]:
         sr = int(representation.sample_rate)
+        analyze = _analyzer(representation)
         records: list[dict[str, Any]] = []
         rejected: list[list[str]] = []
-        side_parts: dict[str, list[np.ndarray]] = {}
-        side_sizes: dict[str, int] = {}
-        offset = 0
+        offset = side_offset = 0
         total = len(dataset.clips)
-        with open(tmp / "features.f32", "wb") as out:
+        with open(tmp / "features.f32", "wb") as out, open(tmp / "side.f32", "wb") as side_out:
             for i, clip in enumerate(dataset.clips):
                 if should_stop is not None and should_stop():
                     raise BuildCancelled("feature computation cancelled")
                 try:
-                    analysis = representation.analyze(dataset.load(i, sr=sr))
+                    analysis = analyze(dataset.load(i, sr=sr))
                     feats = np.asarray(analysis.features, dtype="<f4")
                     if not np.all(np.isfinite(feats)):
                         raise LatentExplorerError("features contain NaN or infinite values")
@@ -269,11 +285,13 @@ class FeatureCache:
                     out.write(np.ascontiguousarray(feats).tobytes())
                     side_shapes, side_offsets = {}, {}
                     for k, v in (analysis.side or {}).items():
-                        arr = np.asarray(v, dtype=np.float32)
+                        if k in UNCACHED_SIDE:
+                            continue
+                        arr = np.ascontiguousarray(v, dtype="<f4")
+                        side_out.write(arr.tobytes())
                         side_shapes[k] = list(arr.shape)
-                        side_offsets[k] = side_sizes.get(k, 0)
-                        side_sizes[k] = side_offsets[k] + arr.size
-                        side_parts.setdefault(k, []).append(arr.ravel())
+                        side_offsets[k] = side_offset
+                        side_offset += arr.size
                     records.append({
                         "index": i, "name": clip.name, "shape": list(feats.shape), "offset": offset,
                         "side_shapes": side_shapes, "side_offsets": side_offsets,
@@ -282,9 +300,23 @@ class FeatureCache:
                     offset += feats.size
                 if progress is not None:
                     progress(i + 1, total)
-        with open(tmp / "side.npz", "wb") as f:
-            np.savez(f, **{k: np.concatenate(v) for k, v in side_parts.items()})
-        return {"format": FORMAT_VERSION, "total_values": offset, "clips": records, "rejected": rejected}
+        return {"format": FORMAT_VERSION, "total_values": offset, "total_side_values": side_offset,
+                "clips": records, "rejected": rejected}
+
+
+def _analyzer(representation: _Representation) -> Callable[[np.ndarray], _Analysis]:
+    # Ask a representation that can keep the phase not to: computing it only to drop it would
+    # cost an angle per coefficient and the memory of a second spectrogram per clip.
+    if "phase" in getattr(representation, "side_keys", frozenset()):
+        return lambda y: representation.analyze(y, keep_phase=False)  # type: ignore[call-arg]
+    return representation.analyze
+
+
+def _mapped(path: Path, n_values: int) -> np.ndarray:
+    """``n_values`` little-endian float32 of ``path``, memory-mapped read-only (np.memmap refuses 0)."""
+    if n_values == 0:
+        return np.zeros(0, dtype="<f4")
+    return np.memmap(path, dtype="<f4", mode="r", shape=(n_values,))
 
 
 def _canonical(obj: Any) -> str:

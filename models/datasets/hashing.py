@@ -9,12 +9,13 @@ it at once simply leave the last complete (atomically written) version.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from pathlib import Path
 
 from models.atomic import atomic_write_json
+from models.errors import LatentExplorerError
+from models.safe_json import load_json_file
 
 _CHUNK = 1 << 20
 _log = logging.getLogger(__name__)
@@ -40,23 +41,32 @@ def hash_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _valid_entry(v: object) -> bool:
+    return (isinstance(v, list) and len(v) == 3 and all(isinstance(x, int) and not isinstance(x, bool) for x in v[:2])
+            and isinstance(v[2], str))
+
+
 class FileHasher:
     """Hash files under ``root``, reusing hashes of files whose size and mtime are unchanged."""
 
     def __init__(self, root: str | os.PathLike, *, cache_root: Path | None = None) -> None:
         self.root = Path(root).resolve()
-        key = hashlib.sha256(str(self.root).encode("utf-8")).hexdigest()[:24]
+        key = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:24]
         self.cache_path = (cache_root or default_cache_root()) / "hashes" / f"{key}.json"
         self._entries: dict[str, list] = {}
         self._dirty = False
         try:
-            data = json.loads(self.cache_path.read_text(encoding="utf-8"))
-            if data.get("root") == str(self.root):
-                self._entries = dict(data.get("files", {}))
-        except (OSError, ValueError, AttributeError):
-            self._entries = {}
+            data = load_json_file(self.cache_path, what="hash cache")
+        except LatentExplorerError:  # missing or damaged: it is only a cache
+            data = None
+        if isinstance(data, dict) and data.get("root") == str(self.root) and isinstance(data.get("files"), dict):
+            self._entries = {k: v for k, v in data["files"].items() if _valid_entry(v)}
 
     def hash(self, path: str | os.PathLike) -> str:
+        """The file's hash, from the cache when its size and mtime are unchanged.
+
+        Raises OSError when the file cannot be read (e.g. it vanished).
+        """
         path = Path(path)
         st = path.stat()
         rel = os.path.relpath(path.resolve(), self.root)

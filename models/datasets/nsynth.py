@@ -12,13 +12,15 @@ when features are computed.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 from models.datasets.base import DEFAULT_MAX_DURATION, Clip, Dataset, Rejected, apply_filters
-from models.errors import DatasetError
+from models.errors import ConfigError, DatasetError
+from models.safe_json import load_json_file
+from models.safe_paths import display_name, safe_name
 
 #: NSynth's instrument families and sources, in the order of their integer codes.
 FAMILIES = (
@@ -37,6 +39,43 @@ FIELDS = (
 )
 LABEL_FIELDS = ("instrument_family_str", "instrument_source_str", "instrument_str", "pitch", "velocity")
 NSYNTH_SAMPLE_RATE = 16000
+#: nsynth-train's examples.json is about 180 MB
+MAX_INDEX_BYTES = 1 << 30
+
+_INT_FIELDS = ("note", "instrument", "instrument_family", "instrument_source")
+_STR_FIELDS = ("note_str", "instrument_str", "instrument_family_str", "instrument_source_str")
+#: field -> (lowest, highest) of the bounded integer fields
+_RANGES = {"pitch": (0, 127), "velocity": (0, 127), "sample_rate": (1000, 384_000)}
+
+
+def entry_problem(entry: dict[str, Any]) -> str | None:
+    """What is wrong with the types of one examples.json entry, or None when nothing is.
+
+    Labels must be strings or integers (they colour the map and split the data); a dict or a
+    list where NSynth has a number is refused here, not met later as a TypeError.
+    """
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    for key in _INT_FIELDS:
+        if not is_int(entry[key]):
+            return f"{key} must be an integer, got {_shown(entry[key])}"
+    for key in _STR_FIELDS:
+        if not isinstance(entry[key], str):
+            return f"{key} must be a string, got {_shown(entry[key])}"
+    for key, (lo, hi) in _RANGES.items():
+        if not is_int(entry[key]) or not lo <= entry[key] <= hi:
+            return f"{key} must be an integer from {lo} to {hi}, got {_shown(entry[key])}"
+    if not (isinstance(entry["qualities"], list) and all(is_int(q) for q in entry["qualities"])):
+        return f"qualities must be a list of integers, got {_shown(entry['qualities'])}"
+    if not (isinstance(entry["qualities_str"], list) and all(isinstance(q, str) for q in entry["qualities_str"])):
+        return f"qualities_str must be a list of strings, got {_shown(entry['qualities_str'])}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def find_examples(path: str | os.PathLike) -> Path | None:
@@ -60,10 +99,7 @@ def read_nsynth(
         hint = f" (choose one of its splits: {', '.join(splits)})" if splits else ""
         raise DatasetError(f"{path}: no examples.json here{hint}")
     root = examples.parent
-    try:
-        index = json.loads(examples.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{examples}: not a readable NSynth index ({exc})") from exc
+    index = load_json_file(examples, what="NSynth index", error=DatasetError, max_bytes=MAX_INDEX_BYTES)
     if not isinstance(index, dict):
         raise DatasetError(f"{examples}: expected a JSON object keyed by note_str")
 
@@ -71,16 +107,29 @@ def read_nsynth(
     present: dict[str, int] = {}
     if audio_dir.is_dir():
         with os.scandir(audio_dir) as it:
-            present = {e.name: e.stat().st_size for e in it if e.is_file()}
+            for e in it:
+                with contextlib.suppress(OSError):  # vanished since listed: treated as missing
+                    if e.is_file():
+                        present[e.name] = e.stat().st_size
 
     clips: list[Clip] = []
     rejected: list[Rejected] = []
     for note_str in sorted(index):
         entry = index[note_str]
-        wav = audio_dir / f"{note_str}.wav"
+        try:
+            # the key names a file in audio/: never "../x", "/x" or "a/b", which would read elsewhere
+            name = safe_name(f"{note_str}.wav", what="examples.json key")
+        except ConfigError as exc:
+            rejected.append(Rejected(audio_dir / display_name(note_str), str(exc)))
+            continue
+        wav = audio_dir / name
         missing = [f for f in FIELDS if not isinstance(entry, dict) or f not in entry]
         if missing:
             rejected.append(Rejected(wav, f"examples.json entry lacks {', '.join(missing)}"))
+            continue
+        problem = entry_problem(entry)
+        if problem is not None:
+            rejected.append(Rejected(wav, f"examples.json entry: {problem}"))
             continue
         labels = {name: entry[name] for name in LABEL_FIELDS}
         clips.append(Clip(path=wav, name=note_str, labels=labels, meta=dict(entry)))

@@ -2,7 +2,7 @@
 
 Why a child process: openTSNE's neighbour search and affinities (and the first ``import
 openTSNE``, which initialises C extensions) hold the GIL for 60-150 ms at a time, so a t-SNE on
-a worker *thread* freezes the GUI thread that long (issue 8 wants < 50 ms). In a child the
+a worker *thread* freezes the GUI thread that long (the app's target is < 50 ms). In a child the
 caller's thread only waits in blocking ``poll``/``recv`` calls, which release the GIL.
 
 The child comes from a **fork server** (POSIX) that has imported openTSNE once, so a t-SNE
@@ -13,7 +13,9 @@ Qt and BLAS threads. :func:`prewarm` starts the server early (the app calls it a
 Protocol on a duplex :func:`multiprocessing.Pipe` (our own objects between our own processes):
 child -> parent ``("partial", iteration, points)``, ``("result", points, state)`` (``state``:
 the pickled ``openTSNE.TSNEEmbedding``, unpickled lazily by the parent for ``transform``),
-``("error", message, traceback)``; parent -> child ``"stop"`` (finish now, keep the layout).
+``("error", message, traceback)``; parent -> child ``"stop"`` (finish now, keep the layout) and
+``("init", points)``: the starting layout, which the parent computes (and draws) while the
+child searches the neighbours, so neither waits for the other.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ PRELOAD = ["openTSNE", "models.mapping.tsne_job"]
 
 _ctx_lock = threading.Lock()
 _ctx: Any = None
+
+#: ``init`` of a "fit" job whose starting layout the parent sends once the child has started
+FROM_PARENT = "from parent"
 
 
 class TSNEInterrupted(LatentExplorerError):
@@ -71,7 +76,7 @@ def tsne_fit(
     perplexity: float,
     n_iter: int,
     early_exaggeration_iter: int,
-    init: np.ndarray | None,
+    init: np.ndarray | Callable[[], np.ndarray] | None,
     callbacks_every_iters: int,
     random_state: int,
     n_jobs: int,
@@ -80,14 +85,16 @@ def tsne_fit(
 ) -> Any:
     """openTSNE's fit of X [shape=(n, d)] -> ``openTSNE.TSNEEmbedding`` [shape=(n, 2)].
 
-    ``callback(iteration, points)`` counts iterations over both phases (openTSNE restarts its
-    count in each); once ``should_stop()`` says so, the layout reached is returned.
+    ``init`` is the starting layout used as it is (the caller has scaled it, see
+    :func:`models.mapping.projection.tsne_start`, and may already have drawn it), or a function
+    returning it, called once the neighbours are found; openTSNE's own "pca" when None. The
+    affinities are those ``openTSNE.TSNE.fit`` computes, so the layout is the one openTSNE's
+    own fit reaches from that start. ``callback(iteration, points)`` counts iterations over
+    both phases (openTSNE restarts its count in each); once ``should_stop()`` says so, the
+    layout reached is returned.
     """
     import openTSNE
-
-    initialization: Any = "pca"
-    if init is not None and len(init) == len(X):
-        initialization = openTSNE.initialization.rescale(np.asarray(init, dtype=np.float64))
+    from openTSNE.affinity import MultiscaleMixture
     every = max(1, int(callbacks_every_iters))
     calls = [0]
     stopped = [False]
@@ -103,7 +110,7 @@ def tsne_fit(
         perplexity=perplexity,
         n_iter=n_iter,
         early_exaggeration_iter=early_exaggeration_iter,
-        initialization=initialization,
+        initialization="pca",
         callbacks=_cb if (callback or should_stop) else None,
         callbacks_every_iters=every,
         random_state=random_state,
@@ -112,7 +119,16 @@ def tsne_fit(
         # more points than a demo has
         neighbors="exact" if len(X) < 1000 else "auto",
     )
-    return tsne.fit(X)
+    if init is None:
+        return tsne.fit(X)
+    # openTSNE.TSNE.prepare_initial's affinities, argument for argument
+    aff = MultiscaleMixture(X, tsne.perplexity, method=tsne.neighbors, metric=tsne.metric,
+                            metric_params=tsne.metric_params, n_jobs=tsne.n_jobs,
+                            random_state=tsne.random_state, verbose=tsne.verbose, knn_kwargs=tsne.knn_kwargs)
+    start = np.array(init() if callable(init) else init, dtype=np.float64)
+    if start.shape != (len(X), 2):
+        raise ValueError(f"starting layout has shape {start.shape}, expected ({len(X)}, 2)")
+    return tsne.fit(X, affinities=aff, initialization=start)
 
 
 def tsne_restore(X: np.ndarray, points: np.ndarray, *, perplexity: float, random_state: int, n_jobs: int) -> Any:
@@ -126,10 +142,20 @@ def tsne_restore(X: np.ndarray, points: np.ndarray, *, perplexity: float, random
 
 
 def dumps_embedding(emb: Any) -> bytes:
-    """Pickle an openTSNE embedding for the parent; the fit's callback (a closure) is dropped."""
+    """Pickle an openTSNE embedding for the parent, with what ``transform`` needs and no more.
+
+    Dropped: the fit's callback (a closure) and the fit's own affinity matrix and neighbour
+    lists (two thirds of the bytes at 10,000 points); placing new points queries the
+    neighbour index and computes their own affinities. Changes ``emb``: call it last.
+    """
     params = getattr(emb, "gradient_descent_params", None)
     if isinstance(params, dict):
         params.pop("callbacks", None)
+    aff = getattr(emb, "affinities", None)
+    if aff is not None and getattr(aff, "knn_index", None) is not None:
+        aff.P = None
+        for name in [k for k in vars(aff) if k.endswith(("__neighbors", "__distances"))]:
+            delattr(aff, name)
     return pickle.dumps(emb, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -143,13 +169,28 @@ def _child_main(conn: Any, job: str, kwargs: dict[str, Any]) -> None:
     """Entry point of the child process: run ``job``, stream partials, send the result or the error."""
     try:
         stop = [False]
+        start: list[np.ndarray] = []
+
+        def take(msg: Any) -> None:
+            if isinstance(msg, tuple) and msg[0] == "init":
+                start.append(msg[1])
+            else:
+                stop[0] = stop[0] or msg == "stop"
 
         def should_stop() -> bool:
             while not stop[0] and conn.poll():
-                stop[0] = conn.recv() == "stop"
+                take(conn.recv())
             return stop[0]
 
+        def wait_start() -> np.ndarray:
+            # the parent sends it right after starting us; it ends us itself if it stops first
+            while not start:
+                take(conn.recv())
+            return start[0]
+
         if job == "fit":
+            if isinstance(kwargs.get("init"), str) and kwargs["init"] == FROM_PARENT:
+                kwargs["init"] = wait_start
             want_points = kwargs.pop("partials")
             # every callback says "an iteration is done" (a stop then keeps a layout); points only if wanted
             emb = tsne_fit(callback=lambda it, pts: conn.send(("partial", it, pts if want_points else None)),
@@ -175,10 +216,14 @@ def run_in_child(
     *,
     on_partial: Callable[[int, np.ndarray], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    start: Callable[[], np.ndarray] | None = None,
     poll_s: float = 0.05,
     stop_grace_s: float = 10.0,
 ) -> tuple[np.ndarray, bytes]:
     """Run ``job`` ("fit" | "restore") in a child; returns (points [shape=(n, 2)], pickled embedding).
+
+    ``start`` (a "fit" whose ``kwargs["init"]`` is :data:`FROM_PARENT`) is called here once the
+    child runs, and its layout sent to the child, which needs it only after its neighbour search.
 
     Blocks the calling thread in GIL-free waits. ``on_partial`` is called in the calling thread;
     after ``should_stop()`` first says so, partials are dropped and the child is asked to stop
@@ -197,6 +242,8 @@ def run_in_child(
     stop_at: float | None = None
     seen_partial = False
     try:
+        if start is not None:
+            parent.send(("init", start()))
         while True:
             if stop_at is None and should_stop is not None and should_stop():
                 if not seen_partial:

@@ -313,7 +313,10 @@ def harmonic_prf(
         STFT, ``mel_band_frequencies`` for a mel spectrogram).
     kind : {"amplitude", "power", "db"}
         What the values are, to measure levels in dB: ``20 log10`` of amplitudes, ``10 log10`` of
-        powers, or already log-scaled values times ``db_per_unit``.
+        powers, or already log-scaled values times ``db_per_unit``. [0, 1] log features (a log-mel,
+        log-magnitude STFT frames) are "db" with ``db_per_unit=top_db``: read as amplitudes (the
+        default) the 30 dB rule keeps everything above 0.97 of their range, about 77 dB below the
+        top for 80 dB features, and noise-floor peaks are scored.
     db_per_unit : float
         dB per unit of a log-scaled input (``kind="db"``): 80 for a [0, 1] log-mel that spans 80 dB.
     threshold_db : float

@@ -12,6 +12,11 @@ quarter window, i.e. n_fft 256 / hop 64 at 8 kHz (the Free Spoken Digit rate Lio
 librosa's 128) because a 256-point FFT has only 129 bins and 128 bands would leave empty filters.
 c0 is kept: it is the energy contour, which tells where in the clip the word is. A deviation
 compares distances computed with one config, so set it once per dataset.
+
+Silence: a silent clip's MFCCs are one constant frame (the dB floor), equally far from every
+class mate, so the spread in the deviation's denominator is tiny and the number explodes (-4.9e4
+was seen). The deviation is undefined there; :func:`is_silent` says when, and callers show
+"n/a (silent)" instead of a number.
 """
 
 from __future__ import annotations
@@ -28,12 +33,41 @@ from models.metrics._arrays import as_float_array
 from models.metrics.dtw import dtw_distance, dtw_distances
 
 __all__ = [
+    "SILENCE_DBFS",
+    "is_silent",
     "MFCCConfig",
     "mfcc",
     "mfcc_dtw_distance",
     "mfcc_dtw_deviation",
     "ClassDTW",
 ]
+
+
+#: a sound whose peak stays below this level (dB full scale) counts as silent: -60 dBFS is
+#: 0.001 of full scale, below a 16-bit file's dither noise once normalised and far below any note
+SILENCE_DBFS = -60.0
+
+
+def is_silent(y, *, threshold_dbfs: float = SILENCE_DBFS) -> bool:
+    """Whether a waveform is too quiet for MFCC-based measures to mean anything.
+
+    Parameters
+    ----------
+    y : array-like [shape=(n_samples,)]
+    threshold_dbfs : float
+        Peak level (dB relative to full scale 1.0) at or below which the sound is silent.
+
+    Returns
+    -------
+    bool
+        True for an empty, all-zero, all-NaN or quieter-than-threshold sound.
+    """
+    a = np.asarray(y, dtype=np.float64).reshape(-1)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return True
+    peak = float(np.max(np.abs(a)))
+    return peak <= 10.0 ** (threshold_dbfs / 20.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,8 @@
 
 An export is one or more WAV files plus a *render spec* beside them: the model (checkpoint path
 and the hash of its weights), the dataset (path and fingerprint), the path's waypoints (latent
-codes and map positions), the template the steps were decoded with, and the output options.
+codes and map positions) with their trajectories (codes over time, envelope, length: what the
+steps are made from), and the output options.
 :func:`render_from_spec` decodes the same audio again from that file alone (plus the
 checkpoint; a decoded *clip* also needs its dataset, for the clip's own side information).
 
@@ -14,24 +15,29 @@ into place; any failure (no permission, disk full) removes what was written.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import math
 import os
 import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models import __version__
-from models.atomic import atomic_write_json
-from models.audio import WAV_SUBTYPES, save_wav
+from models import __version__, limits, safe_paths
+from models.atomic import WriteError, default_file_mode
+from models.audio import WAV_SUBTYPES, resample
 from models.errors import CheckpointError, ConfigError, DatasetError
-from models.morphing.morph import MorphParams, MorphPath, Template, decode_step, fixed_threads, render_path
+from models.inference import decode
+from models.inference.layout import parse_layout
+from models.morphing.morph import MorphPath, Template, decode_step, fixed_threads
 
-SPEC_SCHEMA_VERSION = 1
+#: 2: a path carries its waypoints' trajectories (codes over time); 1 (a template) still renders
+SPEC_SCHEMA_VERSION = 2
 SPEC_KIND = "latent-explorer render"
 WHATS = ("morph", "steps", "sound")
 #: peak level of normalised exports: -1 dBFS leaves room for inter-sample peaks after conversion
@@ -98,31 +104,71 @@ def export_names(options: ExportOptions, stem: str, n_steps: int | None = None) 
 def free_stem(out_dir: str | os.PathLike, stem: str, names_for: Any) -> str:
     """``stem``, or ``stem-2``, ``stem-3``... so that no earlier export is overwritten.
 
-    names_for : ``stem -> list of file names`` the export would write.
+    names_for : ``stem -> list of file names`` the export would write. The search is bounded
+    and every name is checked to be a plain file name (models.safe_paths.free_stem).
     """
-    out_dir = Path(out_dir)
-    candidate, k = stem, 1
-    while any((out_dir / n).exists() for n in [*names_for(candidate), candidate + ".json"]):
-        k += 1
-        candidate = f"{stem}-{k}"
-    return candidate
+    return safe_paths.free_stem(out_dir, stem, lambda s: [*names_for(s), s + ".json"])
+
+
+# --- files for a DAW -----------------------------------------------------------------------------------
+#: the rate exports and drags default to: what a DAW session runs at (44100 is the other choice)
+DAW_RATE = 48000
+DAW_RATES = (44100, 48000)
+#: environment variable naming the folder dragged files go to (the app's setting wins)
+DRAG_DIR_ENV = "LATENT_EXPLORER_DRAG_DIR"
+
+
+def default_drag_folder() -> Path:
+    """Where a dragged morph is written: a folder the user can see and keep.
+
+    A DAW that references (rather than copies) dropped files needs them to stay: the folder is
+    ``$LATENT_EXPLORER_DRAG_DIR``, else ``~/Music/latent-explorer`` (``~/latent-explorer`` when
+    there is no Music folder). Files there are never overwritten or deleted by the app.
+    """
+    explicit = os.environ.get(DRAG_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    music = Path.home() / "Music"
+    return (music if music.is_dir() else Path.home()) / "latent-explorer"
+
+
+def drag_stem(options: ExportOptions, *, title: str, model: str, n_steps: int, when: float) -> str:
+    """A dragged file's stem: the export's, plus the time of the drag (one file per render)."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+    return f"{export_stem(options, title=title, model=model, n_steps=n_steps)}_{stamp}"
 
 
 # --- audio post-processing -----------------------------------------------------------------------
-def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    """Polyphase resampling (scipy): deterministic, so a spec renders the same samples again."""
-    if int(sr) == int(target_sr):
-        return np.asarray(y, dtype=np.float32)
-    from scipy.signal import resample_poly
+#: longest fade at a file's start and end: short enough to keep an attack, long enough for no click
+EDGE_FADE_S = 0.005
 
-    f = Fraction(int(target_sr), int(sr)).limit_denominator(10000)
-    return resample_poly(np.asarray(y, dtype=np.float64), f.numerator, f.denominator).astype(np.float32)
+
+def edge_fades(y: np.ndarray, sr: int, *, seconds: float = EDGE_FADE_S) -> np.ndarray:
+    """``y`` with a raised-cosine fade-in and fade-out of ``seconds`` (at most a quarter of it each).
+
+    A decoded step starts wherever its first frame starts: up to 15 % of full scale on sample
+    0, which a DAW plays as a click. The first and last samples become exactly 0.
+    """
+    y = np.array(y, dtype=np.float32, copy=True)
+    n = min(int(round(seconds * sr)), len(y) // 4)
+    if n < 2:
+        return y
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)
+    y[:n] *= ramp if y.ndim == 1 else ramp[:, None]
+    y[len(y) - n:] *= ramp[::-1] if y.ndim == 1 else ramp[::-1, None]
+    return y
 
 
 def finish_signals(signals: Sequence[np.ndarray], sr: int, options: ExportOptions) -> tuple[list[np.ndarray], int]:
-    """Resample and (jointly) normalise the signals of one export -> (signals, output rate)."""
+    """Resample, fade the edges of and (jointly) normalise the signals of one export.
+
+    Returns (signals, output rate). Every file starts and ends with a fade of at most
+    :data:`EDGE_FADE_S` (:func:`edge_fades`), so a DAW never plays a click at a file's edges.
+    """
     out_sr = int(options.sample_rate or sr)
-    out = [resample(y, sr, out_sr) for y in signals]
+    out = [edge_fades(resample(y, sr, out_sr), out_sr) for y in signals]
     if options.normalize:
         peak = max((float(np.max(np.abs(y))) for y in out if len(y)), default=0.0)
         if peak > 0.0:
@@ -143,40 +189,84 @@ def write_export(
 ) -> list[Path]:
     """Write WAVs (and the spec JSON) into ``out_dir``; either all appear or none does.
 
+    Every name must be a plain file name (models.safe_paths.confined_path): nothing is ever
+    written outside ``out_dir``.
+
     Raises
     ------
-    OSError
-        The folder cannot be created or written (no permission, disk full...); nothing of this
-        export is left behind.
+    ConfigError
+        A name is not a plain file name, or two files have the same name.
+    ExportWriteError
+        The folder cannot be created or written (no permission, disk full...); its message
+        names the folder, never a temporary file, and nothing of this export is left behind.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    finals = [safe_paths.confined_path(out_dir, name) for name, _ in files]
+    if spec is not None:
+        finals.append(safe_paths.confined_path(out_dir, spec_name or "render.json"))
+    if len({p.name for p in finals}) != len(finals):
+        raise ConfigError("an export cannot write two files of the same name")
     plan: list[tuple[Path, Path]] = []  # (temporary, final)
     done: list[Path] = []
     try:
-        for name, y in files:
-            tmp = _temp_name(out_dir, name)
-            plan.append((tmp, out_dir / name))
-            save_wav(tmp, y, sr=int(sr), subtype=subtype)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        blobs = [_wav_bytes(y, sr=int(sr), subtype=subtype) for _, y in files]
         if spec is not None:
-            name = spec_name or "render.json"
-            tmp = _temp_name(out_dir, name)
-            plan.append((tmp, out_dir / name))
-            atomic_write_json(tmp, spec)
+            blobs.append((json.dumps(spec, indent=2) + "\n").encode("utf-8"))
+        for final, blob in zip(finals, blobs):
+            tmp = _temp_name(out_dir, final.name)
+            plan.append((tmp, final))
+            _write_file(tmp, blob)
         for tmp, final in plan:
             os.replace(tmp, final)
             done.append(final)
-    except BaseException:
+    except BaseException as exc:
         for p in [t for t, _ in plan] + done:
             with contextlib.suppress(OSError):
                 os.unlink(p)
+        if isinstance(exc, OSError) and not isinstance(exc, ExportWriteError):
+            raise ExportWriteError.of(exc, out_dir) from None  # names the folder, not a temporary
         raise
     return done
 
 
+class ExportWriteError(WriteError):
+    """An export could not be written; nothing of it was left behind. The message says why."""
+
+
+def _wav_bytes(y: np.ndarray, *, sr: int, subtype: str) -> bytes:
+    """The WAV file of ``y`` in memory, checked as models.audio.save_wav checks it.
+
+    Encoded in memory so that a failing disk write surfaces as the OSError it is: soundfile
+    writing to a file object swallows the error and asserts instead.
+    """
+    import soundfile as sf
+
+    if subtype not in WAV_SUBTYPES:
+        raise ConfigError(f"subtype must be one of {sorted(WAV_SUBTYPES)}, got {subtype!r}")
+    y = np.asarray(y, dtype=np.float32)
+    if not np.all(np.isfinite(y)):
+        raise ConfigError("audio contains NaN or infinite samples; refusing to write it")
+    if subtype != "float32":
+        y = np.clip(y, -1.0, 1.0)
+    buf = io.BytesIO()
+    sf.write(buf, y, int(sr), subtype=WAV_SUBTYPES[subtype], format="WAV")
+    return buf.getvalue()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _temp_name(out_dir: Path, name: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out_dir)
-    os.close(fd)
+    try:
+        os.fchmod(fd, default_file_mode())  # not mkstemp's 0600: a DAW or a colleague reads these
+    finally:
+        os.close(fd)
     return Path(tmp)
 
 
@@ -211,12 +301,12 @@ def _base_spec(model: dict, representation: Any, dataset: dict, latent_shape: Se
 
 
 def morph_spec(*, model: dict, representation: Any, dataset: dict, latent_shape: Sequence[int], layout: str,
-               path: MorphPath, template: Template, centre: np.ndarray | None, options: ExportOptions,
+               path: MorphPath, trajectories: Sequence[Any], centre: np.ndarray | None, options: ExportOptions,
                files: list[str]) -> dict[str, Any]:
-    """The spec of a path export. ``template`` is the path's template before the step duration."""
+    """The spec of a path export: ``trajectories`` are the waypoints' (what the steps are made from)."""
     spec = _base_spec(model, representation, dataset, latent_shape, layout, options, files)
     spec["path"] = path.to_dict()
-    spec["template"] = template.to_dict()
+    spec["trajectories"] = [t.to_dict() for t in trajectories]
     spec["centre"] = None if centre is None else [float(v) for v in np.asarray(centre).reshape(-1)]
     return spec
 
@@ -235,14 +325,67 @@ def sound_spec(*, model: dict, representation: Any, dataset: dict, latent_shape:
 
 
 def read_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Check a render spec's structure, types and sizes before anything is built from it.
+
+    Raises ConfigError for anything that is not a spec this version renders: a missing or
+    mistyped field, an output file name that is not a plain name, sizes past models.limits.
+    """
     if not isinstance(spec, dict) or spec.get("kind") != SPEC_KIND:
         raise ConfigError("not a latent-explorer render spec (its 'kind' is missing or different)")
     v = spec.get("schema_version")
-    if not isinstance(v, int):
+    if not isinstance(v, int) or isinstance(v, bool):
         raise ConfigError("render spec without an integer schema_version")
     if v > SPEC_SCHEMA_VERSION:
         raise ConfigError(f"this render spec was written by a newer latent-explorer (schema {v}); update to render it")
+    for key, kind in (("output", dict), ("representation", dict), ("latent_shape", list)):
+        if not isinstance(spec.get(key), kind):
+            raise ConfigError(f"render spec: '{key}' must be a JSON {'object' if kind is dict else 'list'}"
+                              + (" (missing)" if key not in spec else ""))
+    for key in ("model", "dataset", "path", "sound", "template"):
+        if spec.get(key) is not None and not isinstance(spec[key], dict):
+            raise ConfigError(f"render spec: '{key}' must be a JSON object")
+    files = spec["output"].get("files")
+    if not isinstance(files, list) or not files:
+        raise ConfigError("render spec: output.files must list the file names it renders")
+    for name in files:
+        safe_paths.safe_name(name, what="render spec: output file name")
+    limits.check_shape(spec["latent_shape"], "latent_shape", where="render spec")
+    limits.check_representation(spec["representation"], where="render spec")
+    for key in ("template",):
+        if isinstance(spec.get(key), dict):
+            _check_template(spec[key])
+    if isinstance(spec.get("sound"), dict) and isinstance(spec["sound"].get("template"), dict):
+        _check_template(spec["sound"]["template"])
+    trajectories = spec.get("trajectories")
+    if trajectories is not None and not isinstance(trajectories, list):
+        raise ConfigError("render spec: 'trajectories' must be a JSON list")
+    if isinstance(spec.get("sound"), dict) and spec["sound"].get("kind") == "trajectory":
+        trajectories = [*(trajectories or []), spec["sound"].get("trajectory")]
+    for t in trajectories or []:
+        if not isinstance(t, dict):
+            raise ConfigError("render spec: a trajectory must be a JSON object")
+        limits.check_count(t.get("n_samples"), "trajectory.n_samples", lo=1, hi=limits.MAX_SAMPLES, where="render spec")
     return spec
+
+
+def _check_template(d: dict[str, Any]) -> None:
+    limits.check_count(d.get("n_samples"), "template.n_samples", lo=1, hi=limits.MAX_SAMPLES, where="render spec")
+    limits.check_shape(d.get("feature_shape"), "template.feature_shape", where="render spec")
+    fm = d.get("frame_max")
+    if fm is not None and (not isinstance(fm, list) or len(fm) > limits.MAX_SAMPLES):
+        raise ConfigError("render spec: template.frame_max must be a list of numbers")
+
+
+def _parsed(what: str, build: Any, d: Any) -> Any:
+    """``build(d)`` for one part of a spec; a part of the wrong shape is a ConfigError naming it."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"render spec: '{what}' must be a JSON object")
+    try:
+        return build(d)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"render spec: malformed '{what}' ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass
@@ -262,6 +405,8 @@ def load_spec_model(spec: dict[str, Any], checkpoint: str | os.PathLike | None =
 
     rec = spec.get("model") or {}
     path = checkpoint or rec.get("path")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ConfigError("render spec: model.path must be a string")
     if not path:
         raise ConfigError("this render's model was not loaded from a checkpoint file; it cannot be rendered again")
     ckpt = load_checkpoint(path)
@@ -284,11 +429,25 @@ def render_from_spec(spec: dict[str, Any], *, checkpoint: str | os.PathLike | No
     model, rep = load_spec_model(spec, checkpoint)
     options = ExportOptions.from_dict({k: v for k, v in spec["output"].items() if k != "files"})
     latent_shape = tuple(spec["latent_shape"])
+    with contextlib.suppress(NotImplementedError):
+        if tuple(int(v) for v in model.latent_shape) != latent_shape:
+            raise ConfigError(f"render spec: latent_shape {list(latent_shape)} is not the model's "
+                              f"{list(model.latent_shape)}")
     if "path" in spec:
-        path = MorphPath.from_dict(spec["path"])
-        centre = None if spec.get("centre") is None else np.asarray(spec["centre"], dtype=np.float64)
-        r = render_path(model, rep, path, latent_shape=latent_shape, template=Template.from_dict(spec["template"]),
-                        centre=centre, state=state)
+        path = _parsed("path", MorphPath.from_dict, spec["path"])
+        if any(len(w.code) != math.prod(latent_shape) for w in path.waypoints) or len(path.waypoints) < 2:
+            raise ConfigError(f"render spec: a path needs two or more waypoints whose codes fit latent_shape "
+                              f"{list(latent_shape)}")
+        from models.morphing import render
+
+        template = None if spec.get("template") is None else _parsed("template", Template.from_dict, spec["template"])
+        layout = _parsed("layout", lambda d: parse_layout(str(d["v"])), {"v": spec.get("layout", "frames")})
+        path, trajectories = _parsed("trajectories", lambda d: render.trajectories_of_spec(
+            path, d["v"], template, rep, layout=layout, input_shape=model.input_shape), {"v": spec.get("trajectories")})
+        centre = None if spec.get("centre") is None else _parsed(
+            "centre", lambda d: np.asarray(d["v"], dtype=np.float64), {"v": spec["centre"]})
+        r = render.render_path(model, rep, path, latent_shape=latent_shape, layout=layout, trajectories=trajectories,
+                               centre=centre, state=state)
         signals = [r.morph] if options.what == "morph" else list(r.steps)
         sr = r.sr
     elif "sound" in spec:
@@ -305,30 +464,43 @@ def render_from_spec(spec: dict[str, Any], *, checkpoint: str | os.PathLike | No
 
 def _render_sound(spec: dict, model: Any, rep: Any, latent_shape: tuple, dataset_path: Any) -> np.ndarray:
     src = spec["sound"]
+    width = math.prod(latent_shape)
+    if src.get("kind") == "trajectory":
+        from models.morphing import render
+        from models.morphing.trajectory import Trajectory
+
+        traj = _parsed("sound.trajectory", Trajectory.from_dict, src.get("trajectory"))
+        if traj.codes.shape[1] != width:
+            raise ConfigError(f"render spec: the sound's codes have {traj.codes.shape[1]} values, latent_shape "
+                              f"{list(latent_shape)} needs {width}")
+        return render.decode_trajectory(model, rep, traj, latent_shape=latent_shape,
+                                        phase=src.get("phase", decode.ESTIMATED_PHASE)).y
     if src.get("kind") == "code":
-        return decode_step(model, rep, np.asarray(src["code"], dtype=np.float64), latent_shape=latent_shape,
-                           template=Template.from_dict(src["template"]))
+        code = _parsed("sound", lambda d: np.asarray(d["code"], dtype=np.float64).reshape(-1), src)
+        if code.size != width:
+            raise ConfigError(f"render spec: the sound's code has {code.size} values, latent_shape "
+                              f"{list(latent_shape)} needs {width}")
+        return decode_step(model, rep, code, latent_shape=latent_shape,
+                           template=_parsed("sound.template", Template.from_dict, src.get("template")),
+                           phase=src.get("phase", decode.ESTIMATED_PHASE))
     if src.get("kind") != "clip":
         raise ConfigError(f"unknown sound source {src.get('kind')!r}")
-    from models.inference import engine
     from models.datasets import open_dataset
 
     rec = spec.get("dataset") or {}
     where = dataset_path or rec.get("path")
     if not where:
         raise DatasetError("a decoded clip is rendered from its dataset, and this spec names none")
+    if not isinstance(where, (str, os.PathLike)):
+        raise ConfigError("render spec: dataset.path must be a string")
     ds = open_dataset(where)
     if rec.get("fingerprint") and ds.fingerprint != rec["fingerprint"]:
         raise DatasetError(f"{where} is not the dataset this sound was rendered from (its content changed)")
-    i = int(src["clip"])
-    codes = np.asarray(src["codes"], dtype=np.float64)
-    enc = engine.Encoding(clip_codes=codes.mean(0, keepdims=True), frame_codes=codes,
-                          frame_clip=np.full(len(codes), i), frame_index=np.arange(len(codes)),
-                          latent_shape=latent_shape, layout=spec.get("layout", "whole"))
+    i = _parsed("sound", lambda d: limits.check_count(d["clip"], "sound.clip", hi=len(ds.clips) - 1), src)
+    codes = _parsed("sound", lambda d: np.asarray(d["codes"], dtype=np.float64), src)
+    if codes.ndim != 2 or codes.shape[1] != width or not len(codes):
+        raise ConfigError(f"render spec: sound.codes must be a list of codes of {width} values")
     gains = None if src.get("gains") is None else np.asarray(src["gains"], dtype=np.float64)
-    return engine.render_clip(model, rep, ds, enc, i, gains=gains).y
-
-
-def params_summary(params: MorphParams) -> str:
-    d = "clip length" if params.step_duration is None else f"{params.step_duration:g} s"
-    return f"{params.n_steps} steps, {params.interpolation}, {d} each, crossfade {params.crossfade:.0%}"
+    # specs written before the phase was recorded decoded a clip with its original phase
+    return decode.decode_clip(model, rep, ds, i, codes, latent_shape=latent_shape, gains=gains,
+                              phase=src.get("phase", decode.CLIP_PHASE)).y

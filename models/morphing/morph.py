@@ -1,61 +1,41 @@
-"""Morph paths through latent space, rendered to sound (no Qt).
+"""Morph paths through latent space: waypoints, parameters, code interpolation (no Qt).
 
 A :class:`MorphPath` is a list of waypoints, each a latent code with the 2-D map position it was
-picked at: a map point (a clip's code), a class centre (the mean code of a class, as in
-Lionello & Purwins' morphs) or a free map position (a code estimated by the embedding's
-``inverse``; a drawn polyline becomes such waypoints). ``n_steps`` codes are spaced evenly along
-the path by latent distance and interpolated linearly or spherically (slerp), each decoded to one
-step sound; the steps are also joined into one continuous morph by equal-power crossfades.
+picked at: a map point (a clip), a class centre (Lionello & Purwins morph between class centres;
+here over the class's *visible* sounds, as a barycentre or a medoid) or a free map position (a
+blend of its nearest clips; a drawn polyline becomes such waypoints). A waypoint names the
+sounds it stands for (``members``); :mod:`models.morphing.sources` turns it into a trajectory of
+codes over time, and :mod:`models.morphing.render` decodes a path's steps and its continuous
+morph from those trajectories (:mod:`models.morphing.trajectory` holds the math).
 
-All steps share one :class:`Template`: the length (and, for frame models, the frame-level
-envelope, as Colonel's synthesiser holds a decoded frame) of one clip, stretched to the step
-duration the user chose. With the template's own length a step is exactly what
-``engine.render_code`` makes of the same code, so a morph's first and last steps are the
-decodings of its end points.
-
-Where the path "really" goes: every decoded step is analysed and encoded again, and the code
-placed on the map with ``embedding.transform`` (:func:`place_back`).
+This module keeps what is about codes alone: the spacing of steps by latent length
+(:func:`step_locations`), linear and spherical interpolation of codes (:func:`slerp`, used by
+the freeze mode and for the steps' mean codes), the polyline simplification, the legacy
+:class:`Template` of render specs written before trajectories, and :func:`place_back` (where
+decoded steps really land on the map).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from models.inference import engine
-from models.inference.engine import JobState, NullState
+from models.arrays import fit_length
 from models.errors import ConfigError
+from models.inference import decode, encode
+from models.inference.decode import fixed_threads  # noqa: F401  (renders use the decode path's thread rule)
 
 INTERPOLATIONS = ("linear", "spherical")
 WAYPOINT_KINDS = ("point", "centre", "position")
+#: "trajectory": steps evolve over time like the notes they come from; "freeze": each step holds
+#: one code over the whole note (Colonel's synthesiser)
+MODES = ("trajectory", "freeze")
+STATISTICS = ("barycentre", "medoid")
 MAX_STEPS = 256
-_THREADS_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def fixed_threads(n: int = 1) -> Iterator[None]:
-    """Run torch on ``n`` intra-op threads, so a render is the same bits on any machine.
-
-    Phase reconstruction sums in an order that depends on torch's thread count (measured: 2e-5
-    apart between 1 and 2 threads, one LSB at 16 bits), and a render spec promises the same
-    samples. Renders hold a lock while the global setting is changed; other work running at
-    the same time only runs slower.
-    """
-    import torch
-
-    with _THREADS_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(int(n))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
 
 # --- the path ----------------------------------------------------------------------------------
@@ -68,6 +48,12 @@ class Waypoint:
     code : the latent code, flattened [shape=(d,)].
     xy : where it sits on the map the user picked it on.
     label : a short name for file names ("flute", a clip's name).
+    members : the ``(clip, frame)`` map points a centre or a position stands for (a centre: the
+        class's points that were visible; a position: its nearest visible points), empty for a
+        point and for waypoints of older sessions.
+    weights : a position's blend weight of each member (:mod:`models.morphing.sources`).
+    statistic : a centre's ``"barycentre"`` (time-normalised mean of its members) or ``"medoid"``
+        (the member nearest to all others; ``clip``/``frame`` then name it).
     """
 
     kind: str
@@ -76,30 +62,49 @@ class Waypoint:
     label: str = ""
     clip: int | None = None
     frame: int = -1
+    members: tuple[tuple[int, int], ...] = ()
+    weights: tuple[float, ...] = ()
+    statistic: str = "barycentre"
 
     def __post_init__(self) -> None:
         if self.kind not in WAYPOINT_KINDS:
             raise ConfigError(f"waypoint kind must be one of {WAYPOINT_KINDS}, got {self.kind!r}")
+        if self.statistic not in STATISTICS:
+            raise ConfigError(f"a centre is one of {STATISTICS}, got {self.statistic!r}")
+        if self.weights and len(self.weights) != len(self.members):
+            raise ConfigError("a waypoint needs one weight per member")
 
     @classmethod
-    def make(cls, kind: str, code: np.ndarray, xy: Sequence[float], **kw: Any) -> Waypoint:
+    def make(cls, kind: str, code: np.ndarray, xy: Sequence[float], *, members: Sequence[Sequence[int]] = (),
+             weights: Sequence[float] = (), **kw: Any) -> Waypoint:
         return cls(kind=kind, code=tuple(float(v) for v in np.asarray(code, dtype=np.float64).reshape(-1)),
-                   xy=(float(xy[0]), float(xy[1])), **kw)
+                   xy=(float(xy[0]), float(xy[1])), members=tuple((int(c), int(f)) for c, f in members),
+                   weights=tuple(float(w) for w in weights), **kw)
 
     def moved(self, xy: Sequence[float], code: np.ndarray, **kw: Any) -> Waypoint:
         return replace(self, xy=(float(xy[0]), float(xy[1])),
                        code=tuple(float(v) for v in np.asarray(code, dtype=np.float64).reshape(-1)), **kw)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label": self.label, "clip": self.clip, "frame": self.frame,
-                "xy": list(self.xy), "code": list(self.code)}
+        d = {"kind": self.kind, "label": self.label, "clip": self.clip, "frame": self.frame,
+             "xy": list(self.xy), "code": list(self.code)}
+        if self.members:
+            d["members"] = [list(m) for m in self.members]
+        if self.weights:
+            d["weights"] = list(self.weights)
+        if self.kind == "centre":
+            d["statistic"] = self.statistic
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Waypoint:
         try:
             return cls(kind=d["kind"], code=tuple(float(v) for v in d["code"]), xy=(float(d["xy"][0]), float(d["xy"][1])),
                        label=str(d.get("label", "")), clip=None if d.get("clip") is None else int(d["clip"]),
-                       frame=int(d.get("frame", -1)))
+                       frame=int(d.get("frame", -1)),
+                       members=tuple((int(m[0]), int(m[1])) for m in d.get("members") or ()),
+                       weights=tuple(float(w) for w in d.get("weights") or ()),
+                       statistic=str(d.get("statistic", "barycentre")))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ConfigError(f"not a waypoint: {exc}") from None
 
@@ -110,15 +115,19 @@ class MorphParams:
 
     n_steps : decoded sounds along the path, ends included (>= 2).
     interpolation : ``"linear"`` or ``"spherical"`` (slerp about ``centre``, see :func:`slerp`).
-    step_duration : seconds per step; ``None`` keeps the template clip's own length.
-    crossfade : fraction of a step that overlaps the next in the continuous morph (0 = butt
-        splices, 0.5 = half a step of equal-power crossfade).
+    step_duration : seconds per step; ``None``: each step's length moves between its ends'
+        lengths, so the end steps are the end points' own sounds.
+    crossfade : how much of a step's slot the next step's overlaps; sets the continuous morph's
+        length, ``L + (n - 1) * (L - crossfade * L)`` (the morph itself is one sound).
+    mode : ``"trajectory"`` (steps evolve like their notes) or ``"freeze"`` (one held code per
+        step, Colonel's synthesiser).
     """
 
     n_steps: int = 8
     interpolation: str = "linear"
     step_duration: float | None = None
     crossfade: float = 0.5
+    mode: str = "trajectory"
 
     def __post_init__(self) -> None:
         if not 2 <= int(self.n_steps) <= MAX_STEPS:
@@ -129,10 +138,12 @@ class MorphParams:
             raise ConfigError(f"step_duration must be between 0.01 and 60 s, got {self.step_duration}")
         if not 0.0 <= float(self.crossfade) <= 0.95:
             raise ConfigError(f"crossfade must be between 0 and 0.95 of a step, got {self.crossfade}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_steps": int(self.n_steps), "interpolation": self.interpolation,
-                "step_duration": self.step_duration, "crossfade": float(self.crossfade)}
+                "step_duration": self.step_duration, "crossfade": float(self.crossfade), "mode": self.mode}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MorphParams:
@@ -317,42 +328,34 @@ class Template:
 
 
 def template_from_clip(representation: Any, dataset: Any, i: int, *, layout: str) -> Template:
-    """The template of clip ``i``: what ``engine.render_code(..., template_clip=i)`` uses."""
-    _, analysis = engine.clip_features(dataset, i, representation)
-    fm = None
-    if layout in ("frames", "chunks") and "frame_max" in (analysis.side or {}):
-        fm = tuple(float(v) for v in np.asarray(analysis.side["frame_max"], dtype=np.float32).reshape(-1))
-    return Template(n_samples=int(analysis.n_samples), feature_shape=tuple(np.shape(analysis.features)),
-                    frame_max=fm, clip=str(dataset.clips[i].name))
+    """The template of clip ``i``: what ``engine.render_code(..., template_clip=i)`` uses (its envelope).
+
+    ``layout`` is not needed any more (the representation says which side information is an
+    envelope); kept for callers.
+    """
+    ctx = decode.clip_context(representation, dataset, i).envelope(representation)
+    fm = ctx.side.get("frame_max")
+    if fm is not None:
+        fm = tuple(float(v) for v in np.asarray(fm, dtype=np.float32).reshape(-1))
+    return Template(n_samples=ctx.n_samples, feature_shape=ctx.feature_shape, frame_max=fm, clip=ctx.name)
 
 
 def decode_step(
-    model: Any, representation: Any, code: np.ndarray, *, latent_shape: Sequence[int], template: Template
+    model: Any, representation: Any, code: np.ndarray, *, latent_shape: Sequence[int], template: Template,
+    phase: str = decode.ESTIMATED_PHASE,
 ) -> np.ndarray:
     """One code -> one sound [shape=(template.n_samples,), float32], as ``engine.render_code``."""
     with fixed_threads():
-        return _decode_step(model, representation, code, latent_shape=latent_shape, template=template)
+        return _decode_step(model, representation, code, latent_shape=latent_shape, template=template, phase=phase)
 
 
 def _decode_step(model: Any, representation: Any, code: np.ndarray, *, latent_shape: Sequence[int],
-                 template: Template) -> np.ndarray:
-    items = engine.decode_codes(model, np.asarray(code, dtype=np.float64).reshape(1, -1), tuple(latent_shape))
-    feats = engine.from_items(items, template.feature_shape, time_first=representation.kind == "stft_frames")
-    side = None
-    if template.frame_max is not None:
-        side = {"frame_max": np.asarray(template.frame_max, dtype=np.float32)}
-    try:
-        y = engine.synthesize(representation, feats, side, template.n_samples)
-    except (KeyError, TypeError, ValueError):
-        y = engine.synthesize(representation, feats, None, template.n_samples)
-    y = np.nan_to_num(np.asarray(y, dtype=np.float32).reshape(-1))
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return y / peak if peak > 1.0 else y  # engine._finish's limit: never more than full scale
-
-
-def fit_length(y: np.ndarray, n: int) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float32)
-    return y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
+                 template: Template, phase: str = decode.ESTIMATED_PHASE) -> np.ndarray:
+    side = {} if template.frame_max is None else {"frame_max": np.asarray(template.frame_max, dtype=np.float32)}
+    ctx = decode.DecodeContext(n_samples=template.n_samples, feature_shape=template.feature_shape, side=side,
+                               name=template.clip)
+    return decode.decode_to_sound(model, representation, np.asarray(code, dtype=np.float64).reshape(1, -1),
+                                  latent_shape=latent_shape, context=ctx, phase=phase, spectrogram=False).y
 
 
 def crossfade_concat(steps: Sequence[np.ndarray], overlap: int) -> np.ndarray:
@@ -370,7 +373,7 @@ def crossfade_concat(steps: Sequence[np.ndarray], overlap: int) -> np.ndarray:
     t = (np.arange(c) + 0.5) / max(c, 1)
     fade_in, fade_out = np.sin(0.5 * np.pi * t), np.cos(0.5 * np.pi * t)
     for k, s in enumerate(steps):
-        s = fit_length(s, L).astype(np.float64)
+        s = fit_length(np.asarray(s, dtype=np.float64), L)
         if c:
             if k > 0:
                 s[:c] *= fade_in
@@ -380,95 +383,9 @@ def crossfade_concat(steps: Sequence[np.ndarray], overlap: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-# --- rendering -------------------------------------------------------------------------------------
-@dataclass
-class MorphRender:
-    """A rendered path.
-
-    codes : [shape=(n_steps, d)] step codes.
-    xy : [shape=(n_steps, 2)] the steps on the path as drawn.
-    steps : one float32 sound per step, each ``step_samples`` long.
-    morph : the continuous crossfaded morph, ``step_samples + (n - 1) * hop_samples`` long.
-    placed : [shape=(n_steps, 2)] the decoded steps encoded again and placed on the map, or None.
-    """
-
-    codes: np.ndarray
-    xy: np.ndarray
-    steps: list[np.ndarray]
-    morph: np.ndarray
-    sr: int
-    step_samples: int
-    hop_samples: int
-    template: Template
-    placed: np.ndarray | None = None
-    #: the template before the step duration stretched it (what a render spec records)
-    base_template: Template | None = None
-
-    def step_start(self, k: int) -> int:
-        """Sample where step ``k`` enters the continuous morph."""
-        return int(k) * self.hop_samples
-
-
-def step_template(template: Template, params: MorphParams, representation: Any) -> Template:
-    if params.step_duration is None:
-        return template
-    return template.stretched(int(round(float(params.step_duration) * representation.sample_rate)), representation)
-
-
-def render_path(
-    model: Any,
-    representation: Any,
-    path: MorphPath,
-    *,
-    latent_shape: Sequence[int],
-    template: Template,
-    centre: np.ndarray | None = None,
-    embedding: Any = None,
-    state: JobState | None = None,
-) -> MorphRender | None:
-    """Decode ``path`` to its steps and continuous morph; ``None`` when stopped.
-
-    ``embedding`` given: the steps are also placed back on that map (:func:`place_back`).
-    """
-    with fixed_threads():
-        return _render_path(model, representation, path, latent_shape=latent_shape, template=template,
-                            centre=centre, embedding=embedding, state=state or NullState())
-
-
-def _render_path(model: Any, representation: Any, path: MorphPath, *, latent_shape: Sequence[int],
-                 template: Template, centre: np.ndarray | None, embedding: Any, state: JobState) -> MorphRender | None:
-    p = path.params
-    codes = interpolate_path(path.codes, p.n_steps, method=p.interpolation, centre=centre)
-    xy = path_positions(path.codes, path.xy, p.n_steps)
-    tpl = step_template(template, p, representation)
-    steps: list[np.ndarray] = []
-    share = 0.8 if embedding is not None else 1.0
-    for k, code in enumerate(codes):
-        if state.should_stop():
-            return None
-        steps.append(fit_length(decode_step(model, representation, code, latent_shape=latent_shape, template=tpl),
-                                tpl.n_samples))
-        state.report(share * (k + 1) / len(codes), f"decoding step {k + 1}/{len(codes)}")
-    overlap = int(round(float(p.crossfade) * tpl.n_samples))
-    overlap = min(overlap, max(tpl.n_samples - 1, 0))
-    out = MorphRender(codes=codes, xy=xy, steps=steps, morph=crossfade_concat(steps, overlap),
-                      sr=int(representation.sample_rate), step_samples=tpl.n_samples,
-                      hop_samples=tpl.n_samples - overlap, template=tpl, base_template=template)
-    if embedding is not None:
-        if state.should_stop():
-            return None
-        state.report(0.85, "placing the steps back on the map")
-        out.placed = place_back(model, representation, embedding, steps)
-        state.report(1.0, "done")
-    return out
-
-
 def encode_sound(model: Any, representation: Any, y: np.ndarray) -> np.ndarray:
     """A sound's code as the map has it: analysed, cut into items, encoded, items averaged [shape=(d,)]."""
-    analysis = representation.analyze(np.asarray(y, dtype=np.float32))
-    items = engine.to_items(analysis.features, tuple(model.input_shape), time_first=representation.kind == "stft_frames")
-    codes, _ = engine.encode_items(model, items)
-    return codes.mean(axis=0)
+    return encode.encode_sound(model, representation, y)
 
 
 def place_back(model: Any, representation: Any, embedding: Any, sounds: Sequence[np.ndarray]) -> np.ndarray:

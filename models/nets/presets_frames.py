@@ -108,11 +108,11 @@ _roche(
 )
 _roche(
     "roche-vae", "frame_vae",
-    {"input_shape": [ROCHE_BINS], "hidden": [256, 128], "latent_dim": 16, "kl_weight": 1.0,
+    {"input_shape": [ROCHE_BINS], "hidden": [256, 128], "latent_dim": 16, "kl_weight": 0.02,
      "recon_reduction": "sum"},
     {"input_shape": [TINY_BINS], "hidden": [16, 8], "latent_dim": 4},
     "VAE 513-256-128-16 (mean, log-variance) mirrored, sigmoid output; per-frame summed "
-    "squared error + KL (beta 1).",
+    "squared error + 0.02 KL (a Gaussian likelihood of sigma 0.1), KL warmed up over 1000 steps.",
 )
 
 # --- Colonel et al. 2017 -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from models.representations.base import (
     representation_from_dict,
 )
 from models.representations.logmel import LogMel, LogMelConfig
+from models.representations.nn_frames import NNFrames, NNFramesConfig
 from models.representations.phase import DEFAULT_METHOD, PHASE_METHODS, PhaseConfig, reconstruct
 from models.representations.presets import REPRESENTATION_PRESETS, get_representation_preset
 from models.representations.stft import StftParams, spectral_convergence
@@ -27,6 +28,8 @@ __all__ = [
     "Analysis",
     "LogMel",
     "LogMelConfig",
+    "NNFrames",
+    "NNFramesConfig",
     "PhaseConfig",
     "Representation",
     "StftFrames",

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from models.arrays import fit_length
 from models.config import config_from_dict, config_to_dict
 from models.errors import ConfigError
 from models.representations.phase import PhaseConfig
@@ -63,6 +64,15 @@ class Representation(ABC):
 
     kind: ClassVar[str] = ""
     config_class: ClassVar[type]
+    #: Features are ``(n_frames, ...)`` with time on the first axis, so a model may take one frame
+    #: (or a window of frames) as an item; otherwise the clip is one array with time on its last
+    #: axis. ``models.inference.layout`` decides item layouts from this, never from a kind string.
+    time_first: ClassVar[bool] = False
+    #: The keys of ``Analysis.side`` that :meth:`synthesize` reads; :meth:`check_side` refuses others.
+    side_keys: ClassVar[frozenset[str]] = frozenset()
+    #: The side keys that describe a clip's level over time (an envelope) rather than the clip
+    #: itself, so a code decoded at that clip's length may borrow them (Colonel's held frame).
+    envelope_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:
@@ -161,6 +171,30 @@ class Representation(ABC):
         ]
         return _stack_padded(outs, n_samples)
 
+    def check_side(self, side: dict[str, np.ndarray] | None) -> None:
+        """Refuse side information this representation does not read (instead of ignoring it).
+
+        Raises
+        ------
+        ConfigError
+            ``side`` holds a key outside :attr:`side_keys`.
+        """
+        extra = sorted(set(side or {}) - self.side_keys)
+        if extra:
+            takes = ", ".join(sorted(self.side_keys)) or "none"
+            raise ConfigError(
+                f"the {self.kind} representation takes no side information {', '.join(extra)} (it reads: {takes})"
+            )
+
+    def feature_levels(self) -> dict[str, Any] | None:
+        """How feature values stand for levels, for metrics that read levels (harmonic peaks).
+
+        ``{"kind": "db", "db_per_unit": top_db}`` for dB mapped linearly onto [0, 1],
+        ``{"kind": "amplitude"}`` for linear magnitudes, None when the features are not levels
+        (a waveform). The keywords are those of ``models.metrics``' harmonic measure.
+        """
+        return None
+
     @abstractmethod
     def feature_shape(self, n_samples: int) -> tuple[int, ...]:
         """Shape of ``analyze(y).features`` for a clip of ``n_samples`` samples."""
@@ -174,25 +208,35 @@ def _stack_padded(outs: list[np.ndarray], n_samples: int | None) -> np.ndarray:
     n = n_samples if n_samples is not None else max((len(o) for o in outs), default=0)
     batch = np.zeros((len(outs), n), dtype=np.float32)
     for i, o in enumerate(outs):
-        k = min(n, len(o))
-        batch[i, :k] = o[:k]
+        batch[i] = fit_length(o, n)
     return batch
 
 
 def representation_from_dict(d: dict[str, Any]) -> Representation:
     """Build a representation from ``{"kind": ..., **parameters}`` (as ``to_dict`` writes it)."""
-    _ensure_loaded()
     if not isinstance(d, dict) or "kind" not in d:
+        _ensure_loaded()
         raise ConfigError(f"a representation needs a 'kind' (one of {', '.join(sorted(REPRESENTATIONS))})")
     params = dict(d)
-    kind = params.pop("kind")
+    cls = representation_class(params.pop("kind"))
+    return cls(config_from_dict(cls.config_class, params))
+
+
+def representation_class(kind: str) -> type[Representation]:
+    """The class registered for ``kind`` (its class-level facts, e.g. ``time_first``, without building one).
+
+    Raises
+    ------
+    ConfigError
+        No representation of that kind.
+    """
+    _ensure_loaded()
     try:
-        cls = REPRESENTATIONS[kind]
-    except KeyError:
+        return REPRESENTATIONS[kind]
+    except (KeyError, TypeError):
         raise ConfigError(
             f"unknown representation kind {kind!r}; known: {', '.join(sorted(REPRESENTATIONS))}"
         ) from None
-    return cls(config_from_dict(cls.config_class, params))
 
 
 def validate_config_fields(cfg: Any) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import librosa
 import numpy as np
 
+from models.arrays import fit_length
 from models.errors import ConfigError
 from models.representations.base import Analysis, Representation, register_representation, validate_config_fields
 from models.representations.phase import PhaseConfig, reconstruct
@@ -102,6 +103,8 @@ class LogMel(Representation):
 
     kind = "logmel"
     config_class = LogMelConfig
+    time_first = False
+    side_keys = frozenset({"ref_db", "phase"})
 
     @property
     def stft_params(self) -> StftParams:
@@ -136,7 +139,7 @@ class LogMel(Representation):
         db = (20.0 / c.power) * np.log10(np.maximum(mel, _AMIN))
         ref_db = float(db.max()) if c.ref == "max" else c.ref_db
         features = np.clip((db - ref_db) / c.top_db + 1.0, 0.0, 1.0)
-        features = _fit_frames(features, self.frames_for(features.shape[1]))
+        features = fit_length(features, self.frames_for(features.shape[1]), axis=1)
         side = {"ref_db": np.array([ref_db], dtype=np.float32)}
         if keep_phase:
             side["phase"] = np.angle(S).astype(np.float32)
@@ -179,12 +182,15 @@ class LogMel(Representation):
         known = side.get("phase")
         if n_samples is not None:
             # the frames the clip spans; padding frames beyond it are dropped, cropped ones are silent
-            mag = _fit_frames(mag, p.n_frames(n_samples))
+            mag = fit_length(mag, p.n_frames(n_samples), axis=1)
         if known is not None and np.shape(known) != mag.shape:
             if phase == "original":
                 raise ConfigError(f"side['phase'] has shape {np.shape(known)}, magnitudes {mag.shape}")
             known = None
         return reconstruct(mag, params=p, method=phase, phase=known, length=n_samples, config=phase_config)
+
+    def feature_levels(self) -> dict[str, Any]:
+        return {"kind": "db", "db_per_unit": float(self.config.top_db)}
 
     @cached_property
     def _mel_pinv(self) -> np.ndarray:
@@ -198,10 +204,3 @@ class LogMel(Representation):
         y = (c.default_level * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
         mel = self.mel_basis @ (np.abs(stft(y, params=self.stft_params)).astype(np.float64) ** c.power)
         return float((20.0 / c.power) * np.log10(max(mel.max(), _AMIN)))
-
-
-def _fit_frames(x: np.ndarray, n: int) -> np.ndarray:
-    """Pad with zeros or crop the last axis of ``x`` [shape=(rows, frames)] to ``n`` frames."""
-    if x.shape[1] >= n:
-        return x[:, :n]
-    return np.pad(x, ((0, 0), (0, n - x.shape[1])))

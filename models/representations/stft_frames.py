@@ -8,7 +8,7 @@ at its level (Colonel's code does exactly this); the phase in ``side["phase"]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 
@@ -66,6 +66,9 @@ class StftFrames(Representation):
 
     kind = "stft_frames"
     config_class = StftFramesConfig
+    time_first = True
+    side_keys = frozenset({"frame_max", "phase"})
+    envelope_keys = frozenset({"frame_max"})
 
     @property
     def stft_params(self) -> StftParams:
@@ -126,6 +129,11 @@ class StftFrames(Representation):
         return reconstruct(
             mag, params=self.stft_params, method=phase, phase=known, length=n_samples, config=phase_config
         )
+
+    def feature_levels(self) -> dict[str, Any]:
+        if self.config.magnitude == "log":
+            return {"kind": "db", "db_per_unit": float(self.config.top_db)}
+        return {"kind": "amplitude"}
 
     def default_frame_max(self) -> float:
         """Peak STFT magnitude of a sinusoid of amplitude ``default_level`` (sum(window)/2)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.arrays import fit_length
 from models.errors import ConfigError
 from models.representations.base import Analysis, Representation, register_representation
 from models.representations.phase import PhaseConfig
@@ -79,6 +80,7 @@ class Waveform(Representation):
 
     kind = "waveform"
     config_class = WaveformConfig
+    time_first = False
 
     def feature_shape(self, n_samples: int) -> tuple[int]:
         return (self.config.n_samples,)
@@ -97,10 +99,7 @@ class Waveform(Representation):
                 x = x * (c.peak / peak)
         if c.trim_leading_silence:
             x = trim_leading_silence(x, block=c.silence_block, threshold=c.silence_threshold)
-        out = np.zeros(c.n_samples, dtype=np.float32)
-        k = min(len(x), c.n_samples)
-        out[:k] = x[:k]
-        return out
+        return fit_length(x, c.n_samples).astype(np.float32)
 
     def analyze(self, y: np.ndarray, *, keep_phase: bool = True) -> Analysis:
         return Analysis(features=self.preprocess(y), side={}, n_samples=self.config.n_samples)
@@ -115,9 +114,4 @@ class Waveform(Representation):
         phase_config: PhaseConfig | None = None,
     ) -> np.ndarray:
         y = np.asarray(features, dtype=np.float32).reshape(-1)
-        if n_samples is None or n_samples == len(y):
-            return y.copy()
-        out = np.zeros(n_samples, dtype=np.float32)
-        k = min(n_samples, len(y))
-        out[:k] = y[:k]
-        return out
+        return fit_length(y, len(y) if n_samples is None else n_samples).copy()

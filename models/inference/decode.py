@@ -1,0 +1,311 @@
+"""From codes to sound: the one decoding path of the app, morphs, exports and ``latent-trainer render``.
+
+:func:`decode_to_sound` takes codes (one held code, or a clip's trajectory of item codes), the
+context of a clip they are decoded against (:class:`DecodeContext`: its length, feature shape
+and the side information that may be used) and the phase method, explicitly:
+
+* ``"original"``: the clip's own STFT phase. Only a clip's own context carries it
+  (:func:`clip_context`); a code that belongs to no clip cannot have it, and asking is an error.
+* an estimated method (``"pghi+gla"``, ``"gla"``, ``"pghi"``, ``"librosa"``): the phase is
+  rebuilt from the decoded magnitudes; the clip's phase, if the context has it, is left out.
+
+A representation refuses side information it does not read (``Representation.check_side``), so
+nothing is silently dropped or retried. The returned :class:`Sound` says how it was made
+(``phase``, ``made``).
+
+Which phase a click uses is one constant each: :data:`CLIP_PHASE` for a clip's own decoding,
+:data:`ESTIMATED_PHASE` for everything else (empty space, held frames, morph steps).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+
+from models.errors import ConfigError
+from models.inference import layout as item_layout
+from models.inference.encode import Encoding, analyse_clip
+from models.nets.base import LatentModel
+from models.representations.base import Representation
+from models.representations.phase import DEFAULT_METHOD, PHASE_METHODS, PhaseConfig
+from models.threads import torch_threads
+
+#: The phase of a clip's own decoding (a click on a map point): the clip's original phase.
+CLIP_PHASE = "original"
+#: The phase of a code that belongs to no clip (empty space, a held frame, a morph step).
+ESTIMATED_PHASE = DEFAULT_METHOD
+#: phase methods :func:`decode_to_sound` accepts ("default" would leave the choice implicit)
+DECODE_PHASES: tuple[str, ...] = tuple(m for m in PHASE_METHODS if m != "default")
+#: a -60 dBFS sine's STFT peak per unit of n_fft / 2: the display's 0 dB never sits lower, so
+#: a silent sound is drawn at the floor rather than as full-scale noise
+_DISPLAY_REF_FLOOR = 1e-3
+
+
+def fixed_threads(n: int = 1) -> contextlib.AbstractContextManager[None]:
+    """Run torch on ``n`` intra-op threads, so a decoding is the same bits on any machine.
+
+    Phase reconstruction sums in an order that depends on torch's thread count (measured: 2e-5
+    apart between 1 and 2 threads, one LSB at 16 bits), and a click, a morph step and a render
+    spec of the same code promise the same samples.
+    """
+    return torch_threads(n)
+
+
+@dataclass
+class Sound:
+    """A sound ready for the panel and the speakers.
+
+    y : np.ndarray [shape=(n_samples,), dtype=float32]
+    spectrogram : np.ndarray [shape=(n_bins, n_frames)] in dB, for display
+    estimated : decoded from a code estimated from a map position (not a clip's own code).
+    phase : the phase method it was made with (``"original"``, ``"pghi+gla"``...), ``"none"``
+        for a representation without phase (waveform), ``""`` for a recording.
+    made : how it was made, for people ("model magnitude, estimated phase (PGHI + 8 Griffin-Lim)").
+    """
+
+    y: np.ndarray
+    sr: int
+    title: str
+    estimated: bool = False
+    clip_index: int | None = None
+    spectrogram: np.ndarray | None = None
+    phase: str = ""
+    made: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeContext:
+    """What a decoding takes from a clip: its length, feature shape and usable side information.
+
+    n_samples : output length in samples.
+    feature_shape : the representation's feature shape for that length (what decoded items are
+        laid out to, :func:`models.inference.layout.from_items`).
+    side : side information for ``Representation.synthesize`` (``frame_max``, ``ref_db``,
+        ``phase``): all of it for a clip's own decoding, only the envelope for a held code.
+    name : the clip's name (a record).
+    """
+
+    n_samples: int
+    feature_shape: tuple[int, ...]
+    side: Mapping[str, np.ndarray] = field(default_factory=dict)
+    name: str = ""
+
+    def envelope(self, representation: Representation) -> DecodeContext:
+        """This context with only the side information any code may borrow (``envelope_keys``):
+        the clip's level over time, not its phase."""
+        keep = representation.envelope_keys
+        return replace(self, side={k: v for k, v in self.side.items() if k in keep})
+
+
+def clip_context(representation: Representation, dataset: Any, i: int) -> DecodeContext:
+    """The full context of clip ``i`` (one analysis: one STFT), phase included."""
+    _, analysis = analyse_clip(dataset, i, representation)
+    return DecodeContext(n_samples=int(analysis.n_samples), feature_shape=tuple(np.shape(analysis.features)),
+                         side=dict(analysis.side or {}), name=str(dataset.clips[i].name))
+
+
+# --- codes -> features ----------------------------------------------------------------------------
+@torch.no_grad()
+def decode_codes(model: LatentModel, codes: np.ndarray, latent_shape: Sequence[int]) -> np.ndarray:
+    """codes [shape=(n, d)] -> items [shape=(n, *input_shape)], float32."""
+    model.eval()
+    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    z = torch.as_tensor(np.asarray(codes), dtype=torch.float32, device=dev).reshape(-1, *latent_shape)
+    return model.decode(z).float().cpu().numpy()
+
+
+def decode_features(model: LatentModel, representation: Representation, codes: np.ndarray, *,
+                    latent_shape: Sequence[int], feature_shape: Sequence[int],
+                    gains: np.ndarray | None = None) -> np.ndarray:
+    """Codes -> the features of a clip of ``feature_shape`` (gains applied to every code first).
+
+    codes : [shape=(n_items, d)] a trajectory, or [shape=(1, d)] one code held over the clip.
+    """
+    codes = np.asarray(codes, dtype=np.float64).reshape(-1, int(np.prod(latent_shape)))
+    if gains is not None:
+        codes = codes * np.asarray(gains, dtype=np.float64)
+    layout = item_layout.layout_for(model, representation)
+    if len(codes) == 1 and getattr(model, "decodes_in_time", False) and layout == item_layout.FRAMES:
+        # a decoder with memory across frames (an nn~ model) holds a code by decoding it at every
+        # frame; repeating one decoded frame would loop it
+        codes = np.repeat(codes, int(feature_shape[0]), axis=0)
+    items = decode_codes(model, codes, tuple(latent_shape))
+    return item_layout.from_items(items, layout, feature_shape)
+
+
+# --- the one path to sound -------------------------------------------------------------------------
+def decode_to_sound(
+    model: LatentModel,
+    representation: Representation,
+    codes: np.ndarray,
+    *,
+    latent_shape: Sequence[int],
+    context: DecodeContext,
+    phase: str,
+    gains: np.ndarray | None = None,
+    phase_config: PhaseConfig | None = None,
+    title: str = "decoded",
+    spectrogram: bool = True,
+    estimated: bool = False,
+    clip_index: int | None = None,
+) -> Sound:
+    """Decode codes against a clip context with an explicit phase method.
+
+    Parameters
+    ----------
+    codes : np.ndarray [shape=(n_items, d) or (d,)]
+        A trajectory (one code per item of the context's clip), or one code held over the clip.
+    latent_shape : the model's latent shape (codes are flattened).
+    context : see :class:`DecodeContext`.
+    phase : one of :data:`DECODE_PHASES`.
+    gains : per-unit latent gains [shape=(d,)] (Colonel's dials), or None.
+    spectrogram : compute the display spectrogram (the panel needs it; a morph step does not).
+
+    Raises
+    ------
+    ConfigError
+        An unknown phase method; ``"original"`` without the clip's phase in the context; side
+        information the representation does not read; frame maxima of another length.
+    """
+    _side_for(representation, context, phase)  # refuse a wrong phase or side before decoding anything
+    with fixed_threads():
+        feats = decode_features(model, representation, np.atleast_2d(codes), latent_shape=latent_shape,
+                                feature_shape=context.feature_shape, gains=gains)
+        return sound_from_features(representation, feats, context=context, phase=phase, phase_config=phase_config,
+                                   title=title, spectrogram=spectrogram, estimated=estimated, clip_index=clip_index)
+
+
+def sound_from_features(
+    representation: Representation,
+    features: np.ndarray,
+    *,
+    context: DecodeContext,
+    phase: str,
+    phase_config: PhaseConfig | None = None,
+    title: str = "decoded",
+    spectrogram: bool = True,
+    estimated: bool = False,
+    clip_index: int | None = None,
+) -> Sound:
+    """The second half of :func:`decode_to_sound`: decoded features (already laid out as a clip of
+    ``context.feature_shape``, e.g. assembled from several decodings) to a :class:`Sound`.
+
+    Same rules: the phase method is explicit, ``"original"`` needs the context's phase, side
+    information the representation does not read is refused.
+    """
+    side = _side_for(representation, context, phase)
+    with fixed_threads():
+        y = representation.synthesize(features, side=side or None, phase=phase, n_samples=context.n_samples,
+                                      phase_config=phase_config)
+    method = phase if "phase" in representation.side_keys else "none"
+    return _finish(y, representation.sample_rate, title, spectrogram=spectrogram, phase=method,
+                   made=describe(method, phase_config), estimated=estimated, clip_index=clip_index)
+
+
+def _side_for(representation: Representation, context: DecodeContext, phase: str) -> dict[str, np.ndarray]:
+    """The context's side information that ``phase`` uses, checked against what the representation reads."""
+    if phase not in DECODE_PHASES:
+        raise ConfigError(f"phase must be one of {', '.join(DECODE_PHASES)}, got {phase!r}")
+    side = dict(context.side)
+    if phase == "original" and "phase" in representation.side_keys and "phase" not in side:
+        raise ConfigError(
+            'phase "original" needs the phase of the clip being decoded; a code that belongs to no clip '
+            f"(a map position, a held frame, a morph step) is decoded with an estimated phase, e.g. {ESTIMATED_PHASE!r}"
+        )
+    if phase != "original":
+        side.pop("phase", None)
+    representation.check_side(side)
+    return side
+
+
+def describe(phase: str, config: PhaseConfig | None = None) -> str:
+    """How a decoded sound was made, in words ("model magnitude, estimated phase (PGHI + 8 Griffin-Lim)")."""
+    cfg = config or PhaseConfig()
+    if phase == "none":
+        return "model waveform"
+    if phase == "original":
+        return "model magnitude, original phase"
+    how = {
+        "pghi+gla": f"PGHI + {cfg.pghi_gla_iters} Griffin-Lim",
+        "pghi": "PGHI",
+        "gla": f"{cfg.n_iter} fast Griffin-Lim",
+        "librosa": f"{cfg.n_iter} Griffin-Lim (librosa)",
+    }[phase]
+    return f"model magnitude, estimated phase ({how})"
+
+
+# --- what the app asks for ------------------------------------------------------------------------
+def render_original(representation: Representation, dataset: Any, i: int) -> Sound:
+    """Clip ``i`` as recorded, at the representation's rate."""
+    y = dataset.load(i, sr=representation.sample_rate)
+    return _finish(y, representation.sample_rate, dataset.clips[i].name, clip_index=i, made="the recording")
+
+
+def decode_clip(model: LatentModel, representation: Representation, dataset: Any, i: int, codes: np.ndarray, *,
+                latent_shape: Sequence[int], phase: str = CLIP_PHASE, gains: np.ndarray | None = None) -> Sound:
+    """Clip ``i``'s codes (its trajectory, or one code per clip) decoded at the clip's own length.
+
+    The clip is analysed again for its side information (frame maxima, phase, length), which
+    costs one STFT and keeps the encoding small.
+    """
+    return decode_to_sound(model, representation, codes, latent_shape=latent_shape,
+                           context=clip_context(representation, dataset, i), phase=phase, gains=gains,
+                           title=f"{dataset.clips[i].name} (decoded)", clip_index=i)
+
+
+def render_clip(model: LatentModel, representation: Representation, dataset: Any, encoding: Encoding, i: int, *,
+                gains: np.ndarray | None = None, phase: str = CLIP_PHASE) -> Sound:
+    """The model's decoding of clip ``i`` from its stored codes (times ``gains``)."""
+    return decode_clip(model, representation, dataset, i, encoding.trajectory(i), latent_shape=encoding.latent_shape,
+                       phase=phase, gains=gains)
+
+
+def render_code(
+    model: LatentModel,
+    representation: Representation,
+    dataset: Any,
+    encoding: Encoding,
+    code: np.ndarray,
+    *,
+    template_clip: int,
+    gains: np.ndarray | None = None,
+    title: str = "estimated from map position",
+    estimated: bool = True,
+    phase: str = ESTIMATED_PHASE,
+) -> Sound:
+    """Decode one code that belongs to no clip (a map position, a frame, a class centre).
+
+    A frame model's code is one spectrum: it is held for the length of ``template_clip`` (the
+    nearest clip) under that clip's envelope, as Colonel's synthesiser tiles a frame. A
+    whole-clip model decodes to a clip directly, with ``template_clip``'s length.
+    """
+    context = clip_context(representation, dataset, template_clip).envelope(representation)
+    return decode_to_sound(model, representation, np.asarray(code, dtype=np.float64).reshape(1, -1),
+                           latent_shape=encoding.latent_shape, context=context, phase=phase, gains=gains,
+                           title=title, estimated=estimated)
+
+
+# --- display ----------------------------------------------------------------------------------------
+def display_spectrogram(y: np.ndarray, sr: int, *, n_fft: int = 512, hop_length: int = 128) -> np.ndarray:
+    """dB magnitude [shape=(1 + n_fft // 2, n_frames)], floored at -80 dB below the peak.
+
+    0 dB is the peak, but never below a -60 dBFS sine's, so silence shows as the floor.
+    """
+    n_fft = min(n_fft, max(16, 2 ** int(np.log2(max(len(y), 16)))))
+    S = np.abs(librosa.stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=min(hop_length, n_fft // 2)))
+    ref = max(float(np.max(S)) if S.size else 0.0, _DISPLAY_REF_FLOOR * n_fft / 2)
+    return librosa.amplitude_to_db(S, ref=ref, top_db=80.0).astype(np.float32)
+
+
+def _finish(y: np.ndarray, sr: int, title: str, *, spectrogram: bool = True, **kw: Any) -> Sound:
+    y = np.nan_to_num(np.asarray(y, dtype=np.float32).reshape(-1))
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    if peak > 1.0:  # a decoder may overshoot; never send more than full scale to the speakers
+        y = y / peak
+    return Sound(y=y, sr=int(sr), title=title, spectrogram=display_spectrogram(y, sr) if spectrogram else None, **kw)

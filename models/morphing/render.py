@@ -1,0 +1,291 @@
+"""A path rendered to sound: its steps and its continuous morph, through the one decode path (no Qt).
+
+Every waypoint arrives as a :class:`~models.morphing.trajectory.Trajectory` (built by
+:mod:`models.morphing.sources`, or read from a render spec). Step ``k`` is the time-aligned
+interpolation of the two trajectories around it, decoded item by item with
+:func:`models.inference.decode.decode_to_sound`, the function every click uses: with the
+same phase method, a path's end step is the very sound of a click on its end point.
+
+The continuous morph is one sound, not joined steps:
+
+* frame and window models decode one long trajectory along which the interpolation weight
+  moves item by item (:func:`models.morphing.trajectory.continuous`);
+* whole-clip models (one code per clip) decode overlapping windows: codes at evenly spaced
+  places along the path are decoded to features, stretched to the morph's length, and each
+  output frame takes the two windows around its place on the path, weighted by distance; the
+  assembled features are synthesised once (a waveform model's decoded windows are overlap-added
+  with Hann grains instead).
+
+``mode="freeze"`` keeps Colonel's synthesiser: every step holds one code (the path's code
+there) over the whole note, under the interpolated envelope.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from models.errors import ConfigError
+from models.inference import layout as item_layout
+from models.inference.decode import DecodeContext, decode_codes, decode_to_sound, sound_from_features
+from models.inference.decode import ESTIMATED_PHASE
+from models.inference.engine import JobState, NullState
+from models.morphing import trajectory as tj
+from models.morphing.morph import MorphPath, fixed_threads, interpolate_path, path_positions, place_back
+from models.morphing.sources import grid
+from models.morphing.trajectory import Trajectory
+
+#: seconds of output between two decoded windows of a whole-clip model's continuous morph
+WINDOW_SECONDS = 0.25
+MAX_WINDOWS = 160
+#: Hann grain of a waveform model's continuous morph, in seconds
+GRAIN_SECONDS = 0.064
+#: fraction of a note kept at its own speed at each end of a continuous morph (its attack, its
+#: release): only the middle is drawn out (trajectory.stretch_positions)
+KEEP_ENDS = 0.25
+
+
+@dataclass
+class MorphRender:
+    """A rendered path.
+
+    codes : [shape=(n_steps, d)] each step's mean code (where it sits in latent space).
+    xy : [shape=(n_steps, 2)] the steps on the path as drawn.
+    steps : one float32 sound per step (their lengths move between the ends' lengths).
+    morph : the continuous morph, ``step_samples + (n - 1) * hop_samples`` long.
+    trajectories : each step's trajectory (what exporting one step decodes again).
+    waypoints : the waypoints' trajectories it was rendered from (what a render spec stores).
+    made : how the sounds were made ("model magnitude, estimated phase (...)").
+    placed : [shape=(n_steps, 2)] the decoded steps encoded again and placed on the map, or None.
+    """
+
+    codes: np.ndarray
+    xy: np.ndarray
+    steps: list[np.ndarray]
+    morph: np.ndarray
+    sr: int
+    step_samples: int
+    hop_samples: int
+    trajectories: list[Trajectory] = field(default_factory=list)
+    waypoints: list[Trajectory] = field(default_factory=list)
+    made: str = ""
+    placed: np.ndarray | None = None
+
+    def step_start(self, k: int) -> int:
+        """Sample of the continuous morph where step ``k``'s slot begins (its weight is passed half a step later)."""
+        return int(k) * self.hop_samples
+
+
+def context_of(representation: Any, traj: Trajectory) -> DecodeContext:
+    """The decode context a trajectory stands for: its length, feature shape and side information."""
+    return DecodeContext(n_samples=traj.n_samples, feature_shape=tuple(representation.feature_shape(traj.n_samples)),
+                         side=traj.decode_side() or {})
+
+
+def decode_trajectory(model: Any, representation: Any, traj: Trajectory, *, latent_shape: Sequence[int],
+                      phase: str = ESTIMATED_PHASE, gains: np.ndarray | None = None, title: str = "decoded",
+                      spectrogram: bool = False, estimated: bool = True) -> Any:
+    """One trajectory -> a :class:`models.inference.decode.Sound`, on one torch thread (same bits anywhere)."""
+    codes = np.array(traj.codes)
+    if len(codes) > 1 and (codes == codes[0]).all():
+        codes = codes[:1]  # one code held: decoded once and repeated, the same bits as a held frame's click
+    with fixed_threads():
+        return decode_to_sound(model, representation, codes, latent_shape=latent_shape,
+                               context=context_of(representation, traj), phase=phase, gains=gains, title=title,
+                               spectrogram=spectrogram, estimated=estimated)
+
+
+def step_trajectories(path: MorphPath, trajectories: Sequence[Trajectory], counts: tj.Counts, *, sample_rate: int,
+                      centre: np.ndarray | None = None) -> list[Trajectory]:
+    """The steps of ``path`` as trajectories (before decoding)."""
+    p = path.params
+    if len(trajectories) != len(path.waypoints) or len(trajectories) < 2:
+        raise ConfigError("a path needs one trajectory per waypoint, at least two")
+    means = np.stack([t.mean for t in trajectories])
+    idx, u = tj.locate(tj.path_lengths(means), np.linspace(0.0, 1.0, p.n_steps))
+    n = None if p.step_duration is None else int(round(float(p.step_duration) * sample_rate))
+    steps = [tj.interpolate(trajectories[i], trajectories[i + 1], float(f), counts, method=p.interpolation,
+                            centre=centre, n_samples=n) for i, f in zip(idx, u)]
+    if p.mode == "freeze":  # the waypoints' own codes, as the map shows them
+        held = interpolate_path(path.codes, p.n_steps, method=p.interpolation, centre=centre)
+        steps = [Trajectory(np.repeat(c[None], s.n_items, axis=0), s.n_samples, s.side) for c, s in zip(held, steps)]
+    return steps
+
+
+def render_path(model: Any, representation: Any, path: MorphPath, *, latent_shape: Sequence[int], layout: str,
+                trajectories: Sequence[Trajectory], centre: np.ndarray | None = None, embedding: Any = None,
+                state: JobState | None = None, phase: str = ESTIMATED_PHASE) -> MorphRender | None:
+    """Decode ``path`` to its steps and its continuous morph; ``None`` when stopped.
+
+    layout : the model's item layout (:mod:`models.inference.layout`).
+    trajectories : one per waypoint.
+    embedding : given, the steps are also placed back on that map (:func:`morph.place_back`).
+    """
+    with fixed_threads():
+        return _render(model, representation, path, latent_shape=tuple(latent_shape), layout=layout,
+                       trajectories=list(trajectories), centre=centre, embedding=embedding,
+                       state=state or NullState(), phase=phase)
+
+
+def _render(model: Any, representation: Any, path: MorphPath, *, latent_shape: tuple[int, ...], layout: str,
+            trajectories: list[Trajectory], centre: np.ndarray | None, embedding: Any, state: JobState,
+            phase: str) -> MorphRender | None:
+    p = path.params
+    sr = int(representation.sample_rate)
+    counts = grid(representation, layout, model.input_shape)
+    steps_t = step_trajectories(path, trajectories, counts, sample_rate=sr, centre=centre)
+    share = 0.7 if embedding is not None else 0.85
+    steps: list[np.ndarray] = []
+    made = ""
+    for k, t in enumerate(steps_t):
+        if state.should_stop():
+            return None
+        s = decode_trajectory(model, representation, t, latent_shape=latent_shape, phase=phase)
+        steps.append(s.y)
+        made = s.made
+        state.report(share * (k + 1) / len(steps_t), f"decoding step {k + 1}/{len(steps_t)}")
+    L = int(round(float(np.mean([t.n_samples for t in steps_t]))))
+    overlap = min(int(round(float(p.crossfade) * L)), max(L - 1, 0))
+    hop = L - overlap
+    n_out = L + (p.n_steps - 1) * hop
+    if state.should_stop():
+        return None
+    state.report(share, "decoding the continuous morph")
+    waypoints = [t.frozen() for t in trajectories] if p.mode == "freeze" else trajectories
+    morph = continuous_morph(model, representation, waypoints, layout=layout, latent_shape=latent_shape,
+                             n_samples=n_out, step_samples=L, hop_samples=hop, n_steps=p.n_steps,
+                             method=p.interpolation, centre=centre, phase=phase)
+    codes = np.stack([t.mean for t in steps_t])
+    xy = path_positions(np.stack([t.mean for t in trajectories]), path.xy, p.n_steps)
+    out = MorphRender(codes=codes, xy=xy, steps=steps, morph=morph, sr=sr, step_samples=L, hop_samples=hop,
+                      trajectories=steps_t, waypoints=list(trajectories), made=made)
+    if embedding is not None:
+        if state.should_stop():
+            return None
+        state.report(0.9, "placing the steps back on the map")
+        out.placed = place_back(model, representation, embedding, steps)
+    state.report(1.0, "done")
+    return out
+
+
+# --- the continuous morph ----------------------------------------------------------------------------
+def continuous_morph(model: Any, representation: Any, trajectories: Sequence[Trajectory], *, layout: str,
+                     latent_shape: Sequence[int], n_samples: int, step_samples: int, hop_samples: int,
+                     n_steps: int, method: str = "linear", centre: np.ndarray | None = None,
+                     phase: str = ESTIMATED_PHASE) -> np.ndarray:
+    """One sound of ``n_samples`` whose weight moves smoothly from the first waypoint to the last."""
+    cum = tj.path_lengths(np.stack([t.mean for t in trajectories]))
+
+    def schedule(n: int) -> np.ndarray:
+        return tj.morph_schedule(n, n_samples=n_samples, step_samples=step_samples, hop_samples=hop_samples,
+                                 n_steps=n_steps)
+
+    if item_layout.has_time(layout):
+        counts = grid(representation, layout, model.input_shape)
+        traj = tj.continuous(trajectories, cum, counts, n_samples=n_samples, schedule=schedule, method=method,
+                             centre=centre, keep=KEEP_ENDS)
+        return decode_trajectory(model, representation, traj, latent_shape=latent_shape, phase=phase).y
+    # a whole-clip model: decoded windows at evenly spaced places along the path
+    k = int(np.clip(math.ceil(n_samples / (WINDOW_SECONDS * representation.sample_rate)) + 1, 2, MAX_WINDOWS))
+    places = np.linspace(0.0, 1.0, k)
+    idx, u = tj.locate(cum, places)
+    parts = [tj.interpolate(trajectories[i], trajectories[i + 1], float(f), lambda n: (1, None), method=method,
+                            centre=centre) for i, f in zip(idx, u)]
+    if representation.kind == "waveform":
+        return _overlap_add(model, representation, parts, latent_shape=latent_shape, n_samples=n_samples,
+                            places=places, schedule=schedule, phase=phase)
+    return _assembled(model, representation, parts, latent_shape=latent_shape, n_samples=n_samples,
+                      places=places, schedule=schedule, phase=phase)
+
+
+def _window_weights(s: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(left window index, weight of the right one) of path fractions ``s`` among evenly spaced places."""
+    pos = np.clip(s, 0.0, 1.0) * (len(places) - 1)
+    j = np.minimum(np.floor(pos).astype(int), len(places) - 2)
+    return j, pos - j
+
+
+def _assembled(model: Any, rep: Any, parts: list[Trajectory], *, latent_shape: Sequence[int], n_samples: int,
+               places: np.ndarray, schedule: Any, phase: str) -> np.ndarray:
+    """Spectral whole-clip models: decoded feature windows stretched, blended frame by frame, synthesised once."""
+    stft = rep.stft_params
+    n_src = int(round(float(np.mean([t.n_samples for t in parts]))))
+    src_shape = tuple(rep.feature_shape(n_src))
+    natural = min(stft.n_frames(n_src), src_shape[-1])
+    m_out = stft.n_frames(int(n_samples))
+    items = decode_codes(model, np.stack([t.codes[0] for t in parts]), tuple(latent_shape))
+    refs = [t.side.get("ref_db") for t in parts]
+    top_db = float(getattr(rep.config, "top_db", 0.0) or 0.0)
+    ref_out = max(float(r[0]) for r in refs) if all(r is not None for r in refs) and top_db else None
+    maps = []
+    for it, ref in zip(items, refs):
+        f = item_layout.from_items(it[None], item_layout.CLIPS, src_shape).astype(np.float64)
+        f = np.moveaxis(f[..., :natural], -1, 0)  # (frames, n_mels)
+        f = tj.resample_at(f, tj.stretch_positions(natural, m_out, keep=KEEP_ENDS))
+        if ref_out is not None:  # one reference level for all: each window keeps its own loudness
+            f = np.where(f > 0, np.maximum(f + (float(ref[0]) - ref_out) / top_db, 0.0), 0.0)
+        maps.append(f)
+    j, w = _window_weights(schedule(m_out), places)
+    rows = np.arange(m_out)
+    stack = np.stack(maps)  # (k, m_out, n_mels)
+    frames = (1.0 - w)[:, None] * stack[j, rows] + w[:, None] * stack[j + 1, rows]
+    feats = np.moveaxis(frames, 0, -1).astype(np.float32)
+    side = {"ref_db": np.array([ref_out], np.float32)} if ref_out is not None else {}
+    ctx = DecodeContext(n_samples=int(n_samples), feature_shape=tuple(feats.shape), side=side)
+    return sound_from_features(rep, feats, context=ctx, phase=phase, spectrogram=False).y
+
+
+def _overlap_add(model: Any, rep: Any, parts: list[Trajectory], *, latent_shape: Sequence[int], n_samples: int,
+                 places: np.ndarray, schedule: Any, phase: str) -> np.ndarray:
+    """Waveform whole-clip models: Hann grains of the decoded windows, read at the note's stretched time."""
+    sounds = [decode_trajectory(model, rep, t, latent_shape=latent_shape, phase=phase).y for t in parts]
+    n_src = min(len(s) for s in sounds)
+    g = max(16, int(GRAIN_SECONDS * rep.sample_rate)) // 2 * 2
+    hop = g // 2
+    win = np.hanning(g + 1)[:g]  # periodic Hann: grains at half overlap sum to one
+    starts = np.arange(-hop, int(n_samples), hop)
+    j, w = _window_weights(schedule(len(starts)), places)
+    out = np.zeros(int(n_samples) + 2 * g)
+    centres = tj.stretch_positions(n_src, int(n_samples), keep=KEEP_ENDS)
+    for start, jj, ww in zip(starts, j, w):
+        src = int(round(centres[int(np.clip(start + hop, 0, int(n_samples) - 1))])) - hop
+        grain = np.zeros(g)
+        lo, hi = max(src, 0), min(src + g, n_src)
+        if hi > lo:
+            grain[lo - src: hi - src] = (1.0 - ww) * sounds[jj][lo:hi] + ww * sounds[jj + 1][lo:hi]
+        out[start + g: start + 2 * g] += win * grain
+    return _limited(out[g: g + int(n_samples)])
+
+
+def _limited(y: np.ndarray) -> np.ndarray:
+    y = np.nan_to_num(np.asarray(y, dtype=np.float32).reshape(-1))
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    return y / peak if peak > 1.0 else y  # never more than full scale, as every decoded sound
+
+
+# --- render specs ------------------------------------------------------------------------------------
+def trajectories_of_spec(path: MorphPath, records: Any, template: Any, representation: Any, *, layout: str,
+                         input_shape: Sequence[int]) -> tuple[MorphPath, list[Trajectory]]:
+    """The path and waypoint trajectories a render spec describes.
+
+    records : the spec's ``trajectories`` (one dict per waypoint), or None for a spec written
+        before trajectories; such a spec's waypoints are their codes held under its
+        ``template`` (a :class:`models.morphing.morph.Template`), which is the freeze mode.
+    """
+    if records is not None:
+        if not isinstance(records, list) or len(records) != len(path.waypoints):
+            raise ConfigError("render spec: 'trajectories' must hold one trajectory per waypoint")
+        return path, [Trajectory.from_dict(d) if isinstance(d, dict) else Trajectory.from_dict({}) for d in records]
+    if template is None:
+        raise ConfigError("render spec: a path needs its waypoints' trajectories (or an older spec's template)")
+    counts = grid(representation, layout, input_shape)
+    n_items = counts(template.n_samples)[0]
+    side = {} if template.frame_max is None else {tj.FRAME_KEY: np.asarray(template.frame_max, dtype=np.float64)}
+    held = [Trajectory(np.repeat(np.asarray(w.code, dtype=np.float64)[None], n_items, axis=0), template.n_samples, side)
+            for w in path.waypoints]
+    return MorphPath(waypoints=path.waypoints, params=replace(path.params, mode="freeze"), name=path.name,
+                     model_key=path.model_key, drawn=path.drawn), held
