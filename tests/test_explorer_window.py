@@ -241,6 +241,15 @@ def test_status_bar_rests_on_a_summary_after_encoding(qtbot, window):
     assert w.status_line.label.text() == summary_text(w.controller)  # the line follows the controller
 
 
+def test_status_names_a_run_checkpoint_by_its_run():
+    # every run writes best/last: two runs' models must not both read "best"
+    from explorer.window.status_line import _model_name
+
+    assert _model_name("/r/colonel-a/best.safetensors") == "colonel-a best"
+    assert _model_name("/r/colonel-b/last.safetensors") == "colonel-b last"
+    assert _model_name("/demo/colonel-notes.safetensors") == "colonel-notes"
+
+
 def test_toolbar_shows_names_people_read(qtbot, window):
     w, _ = window
     combo = w.colour_combo

@@ -31,7 +31,7 @@ def summary_text(controller: Controller) -> str:
     if lm is None:
         parts.append("no model")
     else:
-        parts.append(Path(lm.key).stem if lm.key else lm.label)
+        parts.append(_model_name(lm.key) if lm.key else lm.label)
     if c.embedding is not None:
         method = METHOD_NAMES.get(c.method, c.method)
         if c.point_mode == "frame":
@@ -40,6 +40,12 @@ def summary_text(controller: Controller) -> str:
     elif lm is not None:
         parts.append("mapping…")
     return " · ".join(parts)
+
+
+def _model_name(key: str) -> str:
+    """A checkpoint's short name; every run writes ``best``/``last``, so those take their run folder's."""
+    p = Path(key)
+    return f"{p.parent.name} {p.stem}" if p.stem in ("best", "last") else p.stem
 
 
 class StatusLine(QObject):
