@@ -33,7 +33,10 @@ def display_name(name: str | os.PathLike | bytes) -> str:
     if isinstance(name, bytes):
         raw = name
     else:
-        raw = os.fsencode(os.fspath(name))
+        try:
+            raw = os.fsencode(os.fspath(name))
+        except UnicodeEncodeError:  # a lone surrogate (e.g. "\ud800" from JSON) has no bytes
+            raw = os.fspath(name).encode("utf-8", errors="backslashreplace")
     text = raw.decode("utf-8", errors="backslashreplace")
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
 

@@ -10,7 +10,7 @@ from explorer.core.controller import KMEANS, Controller, check_fit
 from explorer.core.session import SCHEMA_VERSION, load_session, migrate, save_session, session_from_controller
 from models.inference import engine
 from models.datasets import open_dataset
-from models.errors import CheckpointError, ConfigError
+from models.errors import CheckpointError, ConfigError, DatasetError
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +335,25 @@ def test_a_tsne_stopped_before_its_first_iteration_gives_back_the_map_before_it(
     assert len(st.partials) == 1 and back is pca and back.method == "pca"
     ctl.set_embedding(back)
     assert ctl.method == "pca" and np.array_equal(ctl.points, pca.points)
+
+
+def test_opening_the_current_model_again_starts_its_map_afresh(ctl):
+    # its encoding is dropped, so the old map must go too: points without codes break every view
+    lm = ctl.current
+    seen = []
+    ctl.model_changed.connect(lambda: seen.append("model"))
+    ctl.add_model(lm)
+    assert seen == ["model"] and ctl.current_key == lm.key
+    assert ctl.encoding is None and ctl.embedding is None and len(ctl.points) == 0
+
+
+def test_a_reload_encoded_on_the_dataset_open_before_is_not_committed(ctl, tmp_path):
+    from explorer.core.reload import commit_reload, reload_task
+
+    lm = ctl.current
+    r = reload_task(ctl, "new.safetensors", loader=lambda _p: lm, key="run best", label="new")(FakeState())
+    assert r is not None and r.encoding.clip_codes.shape[0] == len(ctl.dataset.clips)
+    ctl.set_dataset(open_dataset(make_dataset_folder(tmp_path, per_class=2)))
+    with pytest.raises(DatasetError, match="dataset open before"):
+        commit_reload(ctl, r)
+    assert "run best" not in ctl.models

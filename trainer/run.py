@@ -123,9 +123,9 @@ def run_training(opts: TrainOptions) -> int:
         if world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
         if lock is not None:
-            lock.release()
-            if made_dir:
+            if made_dir:  # unlinked while still held, so no other trainer locks a file about to vanish
                 _remove_if_only_lock(opts.run_dir)
+            lock.release()
 
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

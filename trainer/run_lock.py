@@ -46,19 +46,31 @@ class RunLock:
         except ImportError:  # not POSIX
             self._acquire_filelock()
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
+        for _ in range(8):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise RunLockedError(
+                    f"{self.path.parent} is in use by another trainer{holder}; wait for it to finish, "
+                    "stop it (a file named STOP in the run folder), or choose another --run-dir"
+                ) from None
+            except OSError:
+                os.close(fd)
+                raise
+            # a trainer that failed may unlink the lock file just after we opened it: a lock on
+            # an unlinked file guards nothing, so take the lock of the file now at that path
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise RunLockedError(
-                f"{self.path.parent} is in use by another trainer{holder}; wait for it to finish, "
-                "stop it (a file named STOP in the run folder), or choose another --run-dir"
-            ) from None
-        except OSError:
-            os.close(fd)
-            raise
+        else:
+            raise RunLockedError(f"{self.path.parent}: its lock file keeps being replaced; is another trainer starting?")
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
         self._fd = fd

@@ -201,6 +201,8 @@ class Controller:
             check_fit(lm, self.dataset)
         self.models[lm.key] = lm
         self.encodings.pop(lm.key, None)
+        if lm.key == self.current_key:  # the current file opened again: its map starts afresh
+            self.current_key = None
         self.models_changed.emit()
         if select or self.current_key is None:
             self.select_model(lm.key)
@@ -260,9 +262,9 @@ class Controller:
     def encoding(self) -> Encoding | None:
         return self.encodings.get(self.current_key) if self.current_key else None
 
-    def encode_task(self, lm: LoadedModel | None = None) -> Callable[[Any], Encoding | None]:
-        """Encode the dataset with ``lm`` (default: the current model); a hot reload passes its new one."""
-        lm, ds = lm or self.current, self.dataset
+    def encode_task(self, lm: LoadedModel | None = None, *, dataset: Any = None) -> Callable[[Any], Encoding | None]:
+        """Encode ``dataset`` (default: the open one) with ``lm`` (default: the current model); a hot reload passes its own."""
+        lm, ds = lm or self.current, dataset or self.dataset
         if lm is None or ds is None:
             raise DatasetError("open a dataset and a model first")
         cache = self.cache

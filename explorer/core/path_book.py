@@ -339,7 +339,7 @@ class PathBook:
         """What the selected decoded sound is, as a spec source, plus a title (None: nothing)."""
         c = self.c
         d, sel, enc = c.decoded, c.selection, c.encoding
-        if d is None or enc is None:
+        if d is None or enc is None or c.current is None:  # no model (descriptor map): nothing decoded
             return None
         step = d.morph_step
         phase = d.decoded.phase or engine.ESTIMATED_PHASE

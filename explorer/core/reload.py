@@ -34,6 +34,8 @@ class Reloaded:
     old_points: np.ndarray
     #: mean on-screen displacement of the points (see :func:`map_displacement`), or None
     displacement: float | None
+    #: the dataset it was encoded on: a reload that finishes after another dataset was opened is dropped
+    dataset: Any = None
 
 
 def is_best_checkpoint(ev: Event) -> bool:
@@ -107,7 +109,7 @@ def reload_task(controller: Controller, path: str, *, loader: Callable[[str], Lo
         loaded = loader(path)
         lm = replace(loaded, key=key, label=label or loaded.label)
         check_fit(lm, dataset)
-        enc = c.encode_task(lm)(state)
+        enc = c.encode_task(lm, dataset=dataset)(state)
         if enc is None or state.should_stop():
             return None
         codes = map_codes_of(enc, point_mode)
@@ -116,7 +118,8 @@ def reload_task(controller: Controller, path: str, *, loader: Callable[[str], Lo
         state.report(0.9, "projecting")
         emb = stable_projection(codes, method, old_points, tsne_params=tsne_params, should_stop=state.should_stop)
         moved = map_displacement(old_points, emb.points) if old_points is not None and len(old_points) == len(emb.points) else None
-        return Reloaded(model=lm, encoding=enc, embedding=emb, old_points=old_points, displacement=moved)
+        return Reloaded(model=lm, encoding=enc, embedding=emb, old_points=old_points, displacement=moved,
+                        dataset=dataset)
 
     return task
 
@@ -128,4 +131,6 @@ def commit_reload(controller: Controller, r: Reloaded) -> bool:
     points correspond one to one when their count did not change, so the selection stays
     (:meth:`Controller.replace_model`, which announces all of it).
     """
+    if r.dataset is not None and r.dataset is not controller.dataset:
+        raise DatasetError("the retrained model was encoded on the dataset open before; reload it again")
     return controller.replace_model(r.model, r.encoding, r.embedding)

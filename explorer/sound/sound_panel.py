@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDial,
@@ -207,6 +207,12 @@ class GainsPanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Latent gains (per band of latent units)", parent)
         self.dials: list[QDial] = []
+        # keys and the wheel turn a dial without a slider release: apply once they settle
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(250)
+        self._settle.timeout.connect(self._emit)
+        self._setting = False
         self.value_labels: list[QLabel] = []
         self.edge_sliders: list[QSlider] = []
         grid = QGridLayout(self)
@@ -222,6 +228,7 @@ class GainsPanel(QGroupBox):
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             dial.valueChanged.connect(lambda v, lab=lab: lab.setText(f"{v / 100:.2f}"))
             dial.sliderReleased.connect(self._emit)
+            dial.valueChanged.connect(self._on_value_changed)
             grid.addWidget(dial, 0, k)
             grid.addWidget(lab, 1, k)
             self.dials.append(dial)
@@ -236,6 +243,7 @@ class GainsPanel(QGroupBox):
             s.setToolTip(f"edge between bands {e + 1} and {e + 2} (percent of latent units)")
             s.valueChanged.connect(lambda _v, e=e: self._keep_order(e))
             s.sliderReleased.connect(self._emit)
+            s.valueChanged.connect(self._on_value_changed)
             grid.addWidget(s, 3 + e, 0, 1, N_BANDS)
             self.edge_sliders.append(s)
         self.reset_btn = QPushButton("Reset gains")
@@ -265,15 +273,25 @@ class GainsPanel(QGroupBox):
         return [s.value() / 100 for s in self.edge_sliders]
 
     def set_state(self, values: list[float], edges: list[float]) -> None:
-        for d, v in zip(self.dials, values):
-            d.setValue(int(round(v * 100)))
-        for s, e in zip(self.edge_sliders, edges):
-            s.setValue(int(round(e * 100)))
+        self._setting = True  # the controller's state shown, not an edit to send back
+        try:
+            for d, v in zip(self.dials, values):
+                d.setValue(int(round(v * 100)))
+            for s, e in zip(self.edge_sliders, edges):
+                s.setValue(int(round(e * 100)))
+        finally:
+            self._setting = False
         self._update_edge_label()
+
+    def _on_value_changed(self, _value: int) -> None:
+        # a mouse drag sends its value on release; anything else (keys, wheel) once it settles
+        if not self._setting and not any(w.isSliderDown() for w in (*self.dials, *self.edge_sliders)):
+            self._settle.start()
 
     def reset(self) -> None:
         self.set_state([1.0] * N_BANDS, [(k + 1) / N_BANDS for k in range(N_BANDS - 1)])
         self._emit()
 
     def _emit(self) -> None:
+        self._settle.stop()
         self.gains_edited.emit(self.values(), self.edges())

@@ -414,7 +414,11 @@ class TrainerPanel(QDockWidget):
         if r is None:
             return
         w, n = self.window_, self.window_.notifier
-        kept = commit_reload(w.controller, r)  # the controller tells the views
+        try:
+            kept = commit_reload(w.controller, r)  # the controller tells the views
+        except LatentExplorerError as exc:  # another dataset was opened while it encoded
+            n.status_posted.emit(f"Reload dropped: {exc}")
+            return
         self.last_reload = r
         if kept:
             w.decode(play=False)  # the selected sound, now from the new model

@@ -47,6 +47,9 @@ from models.inference.engine import ESTIMATED_PHASE, Encoding
 from models.mapping.projection import Embedding, PCAProjector, TSNEProjector
 
 
+#: tasks computed for one dataset and model, dropped when either changes
+STALE_ON_SWITCH = ("project", "decode", "metrics", "kmeans", "paths-rebind", "hover")
+
 class MainWindow(FilesMixin, QMainWindow):
     def __init__(
         self,
@@ -202,6 +205,8 @@ class MainWindow(FilesMixin, QMainWindow):
         self.runner.task_finished.connect(self._on_runner_changed)
         # the controller's news, to the views that show it
         c = self.controller
+        c.dataset_changed.connect(self._drop_stale_tasks)
+        c.model_changed.connect(self._drop_stale_tasks)
         c.dataset_changed.connect(self._on_controller_dataset_changed)
         c.models_changed.connect(self._update_hint)
         c.model_changed.connect(self.path_panel.sync)
@@ -335,6 +340,12 @@ class MainWindow(FilesMixin, QMainWindow):
             return
         self.controller.set_embedding(emb)
         self._restore_session_selection()
+
+    def _drop_stale_tasks(self) -> None:
+        """Another dataset or model: what was being computed for the old one must never land on
+        the new one (a layout, a decoded sound, metrics, clusters, paths placed on the old map)."""
+        for key in STALE_ON_SWITCH:
+            self.runner.cancel(key, quiet=True)
 
     def _on_controller_dataset_changed(self) -> None:
         self.map_view.refresh()

@@ -127,9 +127,16 @@ def decode_features(model: LatentModel, representation: Representation, codes: n
 
     codes : [shape=(n_items, d)] a trajectory, or [shape=(1, d)] one code held over the clip.
     """
-    codes = np.asarray(codes, dtype=np.float64).reshape(-1, int(np.prod(latent_shape)))
+    d = int(np.prod(latent_shape))
+    codes = np.atleast_2d(np.asarray(codes, dtype=np.float64))
+    codes = codes.reshape(len(codes), -1)  # (n, *latent_shape) codes flatten to (n, d)
+    if codes.shape[-1] != d:
+        raise ConfigError(f"codes of shape {codes.shape} do not fit this model's latent of {d} values")
     if gains is not None:
-        codes = codes * np.asarray(gains, dtype=np.float64)
+        gains = np.asarray(gains, dtype=np.float64)
+        if gains.shape != (d,):
+            raise ConfigError(f"{gains.size} latent gains given for a latent of {d} values")
+        codes = codes * gains
     layout = item_layout.layout_for(model, representation)
     if len(codes) == 1 and getattr(model, "decodes_in_time", False) and layout == item_layout.FRAMES:
         # a decoder with memory across frames (an nn~ model) holds a code by decoding it at every
@@ -303,9 +310,14 @@ def display_spectrogram(y: np.ndarray, sr: int, *, n_fft: int = 512, hop_length:
     return librosa.amplitude_to_db(S, ref=ref, top_db=80.0).astype(np.float32)
 
 
-def _finish(y: np.ndarray, sr: int, title: str, *, spectrogram: bool = True, **kw: Any) -> Sound:
+def limit_peak(y: np.ndarray) -> np.ndarray:
+    """Mono float32, NaNs zeroed, scaled down to full scale if it overshoots: a decoder may
+    overshoot, and nothing louder than full scale goes to the speakers or a file."""
     y = np.nan_to_num(np.asarray(y, dtype=np.float32).reshape(-1))
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    if peak > 1.0:  # a decoder may overshoot; never send more than full scale to the speakers
-        y = y / peak
+    return y / peak if peak > 1.0 else y
+
+
+def _finish(y: np.ndarray, sr: int, title: str, *, spectrogram: bool = True, **kw: Any) -> Sound:
+    y = limit_peak(y)
     return Sound(y=y, sr=int(sr), title=title, spectrogram=display_spectrogram(y, sr) if spectrogram else None, **kw)

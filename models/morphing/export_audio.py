@@ -208,6 +208,9 @@ def write_export(
         raise ConfigError("an export cannot write two files of the same name")
     plan: list[tuple[Path, Path]] = []  # (temporary, final)
     done: list[Path] = []
+    # files this export replaces (an overwrite): kept aside until every new file is in place, so
+    # a failure half-way puts the user's old files back instead of leaving them deleted
+    kept: list[tuple[Path, Path]] = []  # (backup, final)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         blobs = [_wav_bytes(y, sr=int(sr), subtype=subtype) for _, y in files]
@@ -218,15 +221,30 @@ def write_export(
             plan.append((tmp, final))
             _write_file(tmp, blob)
         for tmp, final in plan:
+            if final.exists():
+                backup = _temp_name(out_dir, final.name)
+                try:
+                    os.replace(final, backup)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.unlink(backup)
+                    raise
+                kept.append((backup, final))
             os.replace(tmp, final)
             done.append(final)
     except BaseException as exc:
         for p in [t for t, _ in plan] + done:
             with contextlib.suppress(OSError):
                 os.unlink(p)
+        for backup, final in kept:
+            with contextlib.suppress(OSError):
+                os.replace(backup, final)
         if isinstance(exc, OSError) and not isinstance(exc, ExportWriteError):
             raise ExportWriteError.of(exc, out_dir) from None  # names the folder, not a temporary
         raise
+    for backup, _ in kept:
+        with contextlib.suppress(OSError):
+            os.unlink(backup)
     return done
 
 
@@ -416,7 +434,11 @@ def load_spec_model(spec: dict[str, Any], checkpoint: str | os.PathLike | None =
             f"{path} is not the model this was rendered with (weights hash {str(got)[:12]}…, the spec names "
             f"{str(want)[:12]}…); pass the right checkpoint"
         )
-    return ckpt.model, representation_from_dict(dict(spec["representation"]))
+    rep = representation_from_dict(dict(spec["representation"]))
+    trained = representation_from_dict(dict(ckpt.representation))
+    if rep != trained:  # same weights, another analysis: it would sound different
+        raise ConfigError(f"render spec: its representation ({rep}) is not the one {path} was trained on ({trained})")
+    return ckpt.model, rep
 
 
 def render_from_spec(spec: dict[str, Any], *, checkpoint: str | os.PathLike | None = None,

@@ -31,7 +31,7 @@ import numpy as np
 
 from models.errors import ConfigError
 from models.inference import layout as item_layout
-from models.inference.decode import DecodeContext, decode_codes, decode_to_sound, sound_from_features
+from models.inference.decode import DecodeContext, decode_codes, decode_to_sound, limit_peak, sound_from_features
 from models.inference.decode import ESTIMATED_PHASE
 from models.inference.engine import JobState, NullState
 from models.morphing import trajectory as tj
@@ -258,13 +258,7 @@ def _overlap_add(model: Any, rep: Any, parts: list[Trajectory], *, latent_shape:
         if hi > lo:
             grain[lo - src: hi - src] = (1.0 - ww) * sounds[jj][lo:hi] + ww * sounds[jj + 1][lo:hi]
         out[start + g: start + 2 * g] += win * grain
-    return _limited(out[g: g + int(n_samples)])
-
-
-def _limited(y: np.ndarray) -> np.ndarray:
-    y = np.nan_to_num(np.asarray(y, dtype=np.float32).reshape(-1))
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return y / peak if peak > 1.0 else y  # never more than full scale, as every decoded sound
+    return limit_peak(out[g: g + int(n_samples)])
 
 
 # --- render specs ------------------------------------------------------------------------------------

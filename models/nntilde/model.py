@@ -34,6 +34,8 @@ Nothing here opens a file the user did not trust (:mod:`models.nntilde.trust`).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import warnings
@@ -191,14 +193,16 @@ def open_nn_model(path: str | os.PathLike, *, trust: bool = False, store: TrustS
     store = store or default_store()
     if not path.is_file():
         raise NNModelError(f"{path} does not exist")
-    digest = file_sha256(path)
-    source = store.source(path)
+    # read once: the bytes hashed and judged are the bytes torch runs (no swap in between)
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    source = store.source_of(digest)
     if source is None and not trust:
         raise UntrustedModelError(
             f"{path.name} is a TorchScript file: a program that runs when opened. Open it only if you trust "
             "where it comes from; the app asks once and remembers the file by its SHA-256."
         )
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(io.BytesIO(data)):
         raise NNModelError(f"{path.name} is not a TorchScript archive (nn~ models are saved by torch.jit.save)")
     if source is None:
         store.trust(path, source="user", sha256=digest)
@@ -207,7 +211,7 @@ def open_nn_model(path: str | os.PathLike, *, trust: bool = False, store: TrustS
     try:
         with warnings.catch_warnings():  # torch deprecates TorchScript; nn~ models are nothing else
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch(\.|$)")
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError) as exc:
         raise NNModelError(f"{path.name} is not a TorchScript module torch can load: {exc}") from None
     module.eval()

@@ -83,7 +83,12 @@ class TrustStore:
 
     def source(self, path: str | os.PathLike) -> str | None:
         """``"user"``, ``"export"`` or None (not trusted)."""
-        rec = self._read().get(file_sha256(path))
+        return self.source_of(file_sha256(path))
+
+    def source_of(self, sha256: str) -> str | None:
+        """:meth:`source` of a file's contents already read and hashed (so the bytes judged are the
+        bytes run)."""
+        rec = self._read().get(sha256)
         return None if rec is None else str(rec.get("source", "user"))
 
 
