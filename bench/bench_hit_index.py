@@ -70,7 +70,7 @@ def main() -> None:
 
     index = HitIndex(pts)
     t0 = time.perf_counter()
-    first = index.nearest(*queries[0], pixel_size=pixel, radius_px=RADIUS_PX, visible=visible)
+    index.nearest(*queries[0], pixel_size=pixel, radius_px=RADIUS_PX, visible=visible)
     t_first = time.perf_counter() - t0
     t0 = time.perf_counter()
     index.nearest(*queries[0], pixel_size=pixel, radius_px=RADIUS_PX, visible=visible)  # builds the tree

@@ -46,6 +46,21 @@ class WriteError(LatentExplorerError, OSError):
         return err
 
 
+def os_error_message(exc: OSError, *, target: str | os.PathLike | None = None) -> str:
+    """One line for a failed file operation: a full disk as "... nothing was written to X" (what
+    :meth:`WriteError.of` says), any other failure as its reason and the path.
+
+    target : where it was writing, when the error names no file.
+    """
+    from models.safe_paths import display_name
+
+    where = exc.filename if exc.filename is not None else target
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return str(WriteError.of(exc, where if where is not None else "the disk"))
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {display_name(where)}" if where is not None else reason
+
+
 def _why(exc: OSError) -> str:
     return f" ({exc.strerror})" if exc.strerror else ""
 

@@ -11,7 +11,6 @@ from explorer.core.controller import Controller, load_model
 from explorer.core.path_book import PathBook
 from models.datasets import open_dataset
 from models.inference import engine
-from models.morphing import render
 from models.morphing.morph import MorphParams, crossfade_concat
 
 pytestmark = pytest.mark.skipif(not paths.demo_available(), reason="the bundled demo is not built")

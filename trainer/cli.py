@@ -11,6 +11,7 @@ import logging
 import sys
 
 from models import __version__
+from models.atomic import os_error_message
 from models.errors import LatentExplorerError
 
 # Sub-command modules, in the order they appear in --help.
@@ -82,20 +83,6 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
         return EXIT_INTERNAL, "error: out of memory"
     what = one_line(f"{type(exc).__name__}: {exc}")
     return EXIT_INTERNAL, f"internal error: {what} (a bug; run again with --debug for the traceback)"
-
-
-def os_error_message(exc: OSError) -> str:
-    """What a user reads for a failed file operation: the path and the plain reason."""
-    import errno
-
-    from models.safe_paths import display_name
-
-    where = display_name(exc.filename) if exc.filename is not None else None
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = "the disk is full"
-    else:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{reason}: {where}" if where else reason
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.atomic import WriteError, remove_stale_temporaries
+from models.atomic import WriteError, os_error_message, remove_stale_temporaries
 from models.errors import LatentExplorerError
 from models.events import (
     CheckpointWritten,
@@ -100,7 +100,7 @@ def run_training(opts: TrainOptions) -> int:
         sink.emit(Error(message=str(exc), kind="busy"))  # stdout only: events.jsonl is the other trainer's
         raise
     except OSError as exc:  # a full disk, a folder made read-only: ours or the system's
-        message = str(exc) if isinstance(exc, LatentExplorerError) else _os_message(exc)
+        message = str(exc) if isinstance(exc, LatentExplorerError) else os_error_message(exc, target=opts.run_dir)
         sink.emit(Error(message=message, kind="disk" if exc.errno in _DISK_FULL else "files",
                         traceback=_tail(exc)))
         if isinstance(exc, LatentExplorerError):
@@ -133,16 +133,6 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 def _tail(exc: BaseException, lines: int = 6) -> str:
     return "".join(traceback.format_exception(exc)[-lines:])
-
-
-def _os_message(exc: OSError) -> str:
-    """One line for an OSError that is not ours: a full disk as "nothing was written", others plainly."""
-    from models.safe_paths import display_name
-
-    if exc.errno in _DISK_FULL:
-        return str(WriteError.of(exc, exc.filename if exc.filename is not None else "the run folder"))
-    reason = exc.strerror or type(exc).__name__
-    return f"{reason}: {display_name(exc.filename)}" if exc.filename is not None else f"{reason} ({exc})"
 
 
 def _remove_if_only_lock(run_dir: Path) -> None:

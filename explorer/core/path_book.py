@@ -253,7 +253,9 @@ class PathBook:
 
     # --- export ------------------------------------------------------------------------------------------
     def _records(self) -> tuple[dict, dict]:
-        lm, ds = self.c.current, self.c.dataset
+        lm = self.c.current
+        if lm is None:
+            raise DatasetError("load a model first: only a model's sounds are exported")
         model = model_record(lm.checkpoint, label=lm.label)
         dataset = {"path": self.c.dataset_path, "fingerprint": None}
         return model, dataset

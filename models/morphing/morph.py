@@ -28,6 +28,7 @@ from models.arrays import fit_length
 from models.errors import ConfigError
 from models.inference import decode, encode
 from models.inference.decode import fixed_threads  # noqa: F401  (renders use the decode path's thread rule)
+from models.morphing import trajectory as tj
 
 INTERPOLATIONS = ("linear", "spherical")
 WAYPOINT_KINDS = ("point", "centre", "position")
@@ -218,20 +219,8 @@ def step_locations(codes: np.ndarray, n_steps: int) -> tuple[np.ndarray, np.ndar
     more steps than a short one; the first step is the first waypoint and the last the last.
     Coincident waypoints (zero total length) are spread evenly by segment.
     """
-    codes = np.asarray(codes, dtype=np.float64)
-    k = len(codes)
-    if k < 2:
-        raise ConfigError("a path needs at least two waypoints")
-    seg = np.linalg.norm(np.diff(codes, axis=0), axis=1)
-    if seg.sum() <= 1e-12:
-        seg = np.ones(k - 1)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    s = np.linspace(0.0, cum[-1], int(n_steps))
-    idx = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, k - 2)
-    u = np.where(seg[idx] > 0, (s - cum[idx]) / np.where(seg[idx] > 0, seg[idx], 1.0), 0.0)
-    idx[-1], u[-1] = k - 2, 1.0  # exactly the last waypoint, whatever rounding says
-    u[0] = 0.0
-    return idx, np.clip(u, 0.0, 1.0)
+    # the same placement as the trajectory steps (models.morphing.trajectory)
+    return tj.locate(tj.path_lengths(codes), np.linspace(0.0, 1.0, int(n_steps)))
 
 
 def interpolate_path(

@@ -32,7 +32,6 @@ and envelope frames a sound of that length has (``n_frames`` is None without an 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any

@@ -47,8 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from models.checkpoints.format import file_sha256
-from models.errors import CheckpointError, ConfigError
+from models.errors import CheckpointError
 from models.nets.base import LatentCode, LatentModel
 from models.nntilde.trust import TrustStore, UntrustedModelError, default_store
 from models.representations.nn_frames import MAX_FRAME, NNFrames
