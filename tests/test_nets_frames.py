@@ -16,16 +16,9 @@ from models.nets.pca import PCA, NotFittedError, PCAConfig
 from models.nets.presets_frames import FRAME_PRESETS
 from models.nets.registry import build_model, get_preset
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 BATCH = 24
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny nets run in milliseconds on one thread but crawl when threads fight on a busy CI box.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(name: str, seed: int = 0, **changes):

@@ -15,22 +15,12 @@ import pytest
 from trainer.cli import main
 from trainer_helpers import make_tones
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")
 def tones(tmp_path_factory):
     return make_tones(tmp_path_factory.mktemp("tones") / "data", per_label=4, seconds=0.6)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _train(tones, run, preset, *extra):

@@ -30,16 +30,10 @@ from trainer.loop import (
     train_step,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N_CLASSES = 10
 CHANCE = math.log(N_CLASSES)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def vowels(per_class: int = 8, *, n_samples: int = 256, sr: int = 8000, seed: int = 0):
