@@ -3,8 +3,9 @@
 Opens the bundled demo (160 notes of 4 s) with its two models, and encodes the dataset the way
 the app does (``FeatureCache.features`` then ``engine.encode_dataset`` on the cached features):
 first into an empty cache, then again from the cache, repeats interleaved, medians. The second
-encode is the model's forward passes alone, so its ratio depends on the torch threads
-(``--threads``) and on what else runs on the machine.
+encode is the model's forward passes alone (batched across clips, on the torch threads that time
+fastest, ``models.threads.BatchThreads``), so its ratio depends on what else runs on the machine;
+``--threads`` fixes torch's count instead.
 
 Memory: ``tracemalloc`` follows every allocation (numpy's included) while the cache is built and
 while the dataset is encoded from it; the cost per clip is the slope of the traced peak from
@@ -20,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -32,7 +35,9 @@ import torch
 from models.checkpoints.checkpoint import load_checkpoint
 from models.datasets import open_dataset
 from models.datasets.feature_cache import FeatureCache
+from explorer.core.progressive import encoding_task
 from models.inference import engine
+from models.inference.encode import NullState
 from models.representations import representation_from_dict
 
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo" / "notes"
@@ -40,10 +45,14 @@ RATIO_GOAL = 5.0
 MB_PER_CLIP_GOAL = 0.1
 
 
+CHOOSE_THREADS = True  # False with --threads
+
+
 def encode(cache: FeatureCache, model, rep, ds) -> engine.Encoding:  # type: ignore[no-untyped-def]
-    """What the app's encode task does with a cache."""
-    fs = cache.features(ds, rep)
-    return engine.encode_dataset(model, rep, ds, features=engine.features_by_clip(fs, len(ds.clips)))
+    """The app's encode task (``Controller.encode_task``): with an empty cache, clips are encoded as
+    they are analysed; with an entry, features are read from it, no audio."""
+    lm = SimpleNamespace(model=model, representation=rep)
+    return encoding_task(lm, ds, cache, choose_threads=CHOOSE_THREADS)(NullState())
 
 
 def traced_peaks(model, rep, ds) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -52,14 +61,14 @@ def traced_peaks(model, rep, ds) -> tuple[int, int]:  # type: ignore[no-untyped-
     with tempfile.TemporaryDirectory() as root:
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        fs = FeatureCache(root).features(ds, rep)
+        FeatureCache(root).features(ds, rep)
         build = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        enc = engine.encode_dataset(model, rep, ds, features=engine.features_by_clip(fs, len(ds.clips)))
-        encode = tracemalloc.get_traced_memory()[1] - base - enc.frame_codes.nbytes - enc.clip_codes.nbytes
+        enc = encode(FeatureCache(root), model, rep, ds)
+        coded = tracemalloc.get_traced_memory()[1] - base - enc.frame_codes.nbytes - enc.clip_codes.nbytes
         tracemalloc.stop()
-    return build, encode
+    return build, coded
 
 
 def bench_model(name: str, ds, repeats: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -103,12 +112,15 @@ def bench_model(name: str, ds, repeats: int) -> dict[str, float]:  # type: ignor
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (its default when omitted)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (chosen by timing when omitted)")
     args = ap.parse_args()
     if args.threads:
+        global CHOOSE_THREADS
+        CHOOSE_THREADS = False
         torch.set_num_threads(args.threads)
     ds = open_dataset(DEMO / "dataset")
-    print(f"demo notes: {len(ds.clips)} clips; torch threads {torch.get_num_threads()}; "
+    threads = f"{args.threads} torch threads" if args.threads else "torch threads chosen by timing (BatchThreads)"
+    print(f"demo notes: {len(ds.clips)} clips; {threads}; machine load {os.getloadavg()[0]:.1f} (shared: figures vary); "
           f"{args.repeats} repeats, medians")
     print(f"{'':<21}{'seconds':>18}{'':>8}{'MB per clip':>45}")
     print(f"{'model':<15}{'clips':>6}{'first':>9}{'second':>9}{'ratio':>8}{'build':>9}{'encode':>9}"

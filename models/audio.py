@@ -145,6 +145,31 @@ def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(fit_length(out, n), dtype=np.float32)
 
 
+class StreamResampler:
+    """:func:`resample` for a stream fed block by block (the real-time player's model -> device rate).
+
+    soxr's ``ResampleStream`` in its variable-rate mode: at a fixed ratio it has the same HQ
+    filter (about 80 dB SNR here) but returns output in step with its input (768 samples per
+    256 at 16 -> 48 kHz) with about 2 ms of delay, where the fixed-rate mode holds a whole DFT
+    block back (up to 30 ms, bursts of 1468 samples): too late for "audible within 30 ms".
+    The same rate passes blocks through untouched.
+
+    ``process(y)`` : np.ndarray [shape=(n,)] -> [shape=(about n * target_sr / sr,), dtype=float32]
+    """
+
+    def __init__(self, sr: int, target_sr: int) -> None:
+        self.sr, self.target_sr = int(sr), int(target_sr)
+        if self.sr <= 0 or self.target_sr <= 0:
+            raise ConfigError(f"sample rates must be > 0 Hz, got {sr} and {target_sr}")
+        self._stream = (None if self.sr == self.target_sr
+                        else soxr.ResampleStream(self.sr, self.target_sr, 1, dtype="float32", quality="HQ", vr=True))
+
+    def process(self, y: np.ndarray, *, last: bool = False) -> np.ndarray:
+        """The next output samples for the next input block (``last``: flush the filter's tail)."""
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        return y if self._stream is None else self._stream.resample_chunk(y, last=last)
+
+
 def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:
     _check_file(path)
     try:

@@ -54,3 +54,30 @@ def test_resample_keeps_duration_and_pitch():
     assert abs(len(r) - target) <= 1
     spec = np.abs(np.fft.rfft(r))
     assert abs(np.argmax(spec) * target / len(r) - 440) < 2
+
+
+def test_the_callback_counts_the_cards_underflows_and_mixes_the_stream_source():
+    import types
+
+    from explorer.sound.audio_out import SoundDeviceOutput
+
+    class OutputStream:
+        def __init__(self, *, callback, **kw):
+            self.callback = callback
+
+        def start(self):
+            pass
+
+    sd = types.SimpleNamespace(OutputStream=OutputStream,
+                               query_devices=lambda device=None, kind=None: {"name": "fake", "default_samplerate": 48000})
+    out = SoundDeviceOutput(sd)
+
+    class Source:
+        def read_into(self, buf):
+            buf[:] = 0.25
+
+    out.set_stream_source(Source())
+    block = np.zeros((256, 1), np.float32)
+    for flagged in (False, True, False, True):
+        out._stream.callback(block, 256, None, types.SimpleNamespace(output_underflow=flagged))
+    assert out.underflows == 2 and np.all(block == 0.25)

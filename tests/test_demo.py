@@ -14,7 +14,7 @@ from models.datasets import open_dataset
 DEMOS = [(paths.DEMO_DATASET, p) for p in paths.demo_checkpoints()] + [
     (paths.DEMO_DIGITS_DATASET, p) for p in sorted(paths.DEMO_DIGITS_CHECKPOINTS.glob("*.safetensors"))
 ]
-#: feature RMSE of a decoded clip; the bundled models reach 0.035 (Colonel) and 0.10 (Natsiou)
+#: feature RMSE of a decoded clip; the bundled models reach 0.029 (Colonel) and 0.10 (Natsiou)
 #: on average, the same networks untrained 0.48 and 0.34 (resources/demo/quality.json)
 MAX_FEATURE_RMSE = 0.25
 

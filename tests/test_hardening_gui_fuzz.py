@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QFileDialog, QMenu, QMessageBox, QSpinBox
+from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QFileDialog, QInputDialog, QMenu, QMessageBox, QSpinBox
 
 from explorer.core import paths
 
@@ -78,6 +78,9 @@ def no_modal_dialogs(monkeypatch):
     monkeypatch.setattr(QDialog, "exec", lambda self, *a: 0)
     monkeypatch.setattr(QMessageBox, "exec", lambda self, *a: 0)
     monkeypatch.setattr(QMenu, "exec", lambda self, *a, **k: None)
+    for name, cancelled in (("getInt", (0, False)), ("getItem", ("", False)), ("getText", ("", False)),
+                            ("getDouble", (0.0, False))):
+        monkeypatch.setattr(QInputDialog, name, staticmethod(lambda *a, _r=cancelled, **k: _r))
 
 
 @pytest.mark.qt_no_exception_capture

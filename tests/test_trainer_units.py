@@ -73,11 +73,12 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
     assert np.array_equal(a, epoch_order(50, seed=1, epoch=2))
     assert not np.array_equal(a, epoch_order(50, seed=1, epoch=3))
     assert not np.array_equal(a, epoch_order(50, seed=2, epoch=2))
-    # two ranks share the items without overlap, equally
-    r0, r1 = epoch_order(51, seed=0, epoch=0, rank=0, world_size=2), epoch_order(51, seed=0, epoch=0, rank=1, world_size=2)
-    assert len(r0) == len(r1) == 25 and not set(r0) & set(r1)
     assert [len(b) for b in batches(a, 16)] == [16, 16, 16, 2]
-    assert steps_per_epoch(50, 16) == 4 and steps_per_epoch(51, 16, world_size=2) == 2
+    assert steps_per_epoch(50, 16) == 4
+    # two ranks share each batch without overlap, equally (tests/test_trainer_distributed.py)
+    r0, r1 = batches(a, 16, rank=0, world_size=2), batches(a, 16, rank=1, world_size=2)
+    assert [len(b) for b in r0] == [len(b) for b in r1] == [8, 8, 8, 1]
+    assert steps_per_epoch(50, 16, world_size=2) == 4 and steps_per_epoch(49, 16, world_size=2) == 3
 
 
 def test_rng_state_round_trips_through_weights_only_load(tmp_path):

@@ -15,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--checkpoint", default="best", choices=("best", "last"))
     p.add_argument("--data", default=None, help="the dataset, if it moved since training")
+    p.add_argument("--unseen", default=None, metavar="DATA",
+                   help="evaluate every clip of this dataset (same labels, other speakers) instead of --split; "
+                   "writes evaluation-unseen.json and .md")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--events", action="store_true", help="print an 'evaluation' event on stdout")
@@ -27,15 +30,16 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = args.run_dir.resolve()
     result = evaluate_run(run_dir, split=args.split, checkpoint=args.checkpoint, data=args.data,
-                          cache_dir=args.cache_dir, device=args.device)
+                          cache_dir=args.cache_dir, device=args.device, unseen=args.unseen)
+    stem = "evaluation-unseen" if args.unseen else "evaluation"
     flat = {k: (v["mean"] if isinstance(v, dict) and "mean" in v else v)
             for k, v in result["summary"].items() if k not in ("mfcc_dtw", "knn1_per_class")}
-    line = encode_event(Evaluation(split=args.split, checkpoint=result["checkpoint"],
-                                   path=str(run_dir / "evaluation.json"), metrics=flat))
+    line = encode_event(Evaluation(split=result["split"], checkpoint=result["checkpoint"],
+                                   path=str(run_dir / f"{stem}.json"), metrics=flat))
     with open(run_dir / "events.jsonl", "a", encoding="utf-8") as f:
         f.write(line + "\n")
     if args.events:
         print(line, flush=True)
     else:
-        print((run_dir / "evaluation.md").read_text(encoding="utf-8"), file=sys.stdout)
+        print((run_dir / f"{stem}.md").read_text(encoding="utf-8"), file=sys.stdout)
     return 0

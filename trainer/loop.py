@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
 from models.inference.encode import encode_items  # noqa: F401  (one encoder of items for the trainer and the app)
+from trainer.distributed import all_finite, average_gradients
 
 
 def lr_at(step: int, *, lr: float, total_steps: int, schedule: str = "constant",
@@ -68,31 +69,38 @@ def model_loss(model: nn.Module, x: torch.Tensor, out: Any, y: torch.Tensor | No
     return model.loss(x, out, y, kl_scale=kl_scale_at(step, warmup_steps=warmup))
 
 
-def epoch_order(n: int, *, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
-    """This rank's item indices for ``epoch``, shuffled as a function of ``(seed, epoch)``.
+def epoch_order(n: int, *, seed: int, epoch: int) -> np.ndarray:
+    """The item indices of ``epoch``, shuffled as a function of ``(seed, epoch)`` only.
 
-    DistributedSampler gives every rank an equal share (``drop_last``), so all ranks take
-    the same number of steps and DDP never waits on a rank that ran out of data.
+    The same on every rank of a distributed run, which then shares each batch (:func:`batches`).
     """
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    if world_size == 1:
-        sampler = DistributedSampler(range(n), num_replicas=1, rank=0, shuffle=True, seed=seed)
-    else:
-        sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True,
-                                     seed=seed, drop_last=n >= world_size)
+    sampler = DistributedSampler(range(n), num_replicas=1, rank=0, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return np.fromiter(iter(sampler), dtype=np.int64)
 
 
-def batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Consecutive chunks of ``order``; the last one may be short."""
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+def batches(order: np.ndarray, batch_size: int, *, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+    """This rank's share of each batch of ``batch_size`` consecutive items of ``order``.
+
+    One process: the chunks of ``order``, the last one maybe short. ``world_size`` processes:
+    rank ``rank``'s contiguous ``1 / world_size`` of each chunk, so the ranks of one step
+    together take the one-process batch (trainer/distributed.py); the last, short chunk is cut
+    to a multiple of ``world_size`` (at most ``world_size - 1`` items of an epoch are left out),
+    or dropped when it holds fewer items than ranks, so every rank takes as many steps.
+    """
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if world_size == 1:
+        return chunks
+    shares = [(chunk, len(chunk) // world_size) for chunk in chunks]
+    return [chunk[rank * k : (rank + 1) * k] for chunk, k in shares if k]
 
 
 def steps_per_epoch(n_items: int, batch_size: int, world_size: int = 1) -> int:
-    per_rank = n_items // world_size if world_size > 1 and n_items >= world_size else n_items
-    return max(math.ceil(per_rank / batch_size), 1) if per_rank else 0
+    """Steps of an epoch: ``len(batches(...))`` of ``n_items`` (0 when fewer items than ranks)."""
+    full, rest = divmod(n_items, batch_size)
+    return full + (1 if rest >= world_size else 0)
 
 
 def train_step(
@@ -110,7 +118,7 @@ def train_step(
 ) -> dict[str, float]:
     """One optimizer step on the total ``loss``; returns the loss terms as floats.
 
-    net : the module to call (DDP-wrapped in a distributed run); model : the bare model, whose
+    net : the module to call (the model, or a wrapper of it); model : the bare model, whose
     ``loss`` names the terms; step : the 0-based step of the KL warm-up (:func:`model_loss`),
     by default the optimizer's own count. A non-finite loss skips the update (the weights stay
     finite) and is reported as NaN.
@@ -209,9 +217,10 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def _update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
             *, grad_clip: float) -> bool:
     """Backward, clip the optimiser's own parameters, step; False (no update) on a non-finite loss."""
-    if not torch.isfinite(loss):
+    if not all_finite(loss):  # on every rank: they skip together
         return False
     scaler.scale(loss).backward()
+    average_gradients(p for g in optimizer.param_groups for p in g["params"])  # several processes
     if grad_clip > 0:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)

@@ -1,9 +1,9 @@
 """``latent-trainer train``: the training run, start to finish (or to a clean stop).
 
 Straight-line: prepare -> (PCA: fit once | SGD: epochs of train_step, validate, checkpoint,
-early stopping) -> finished or stopped. Rank 0 of a ``torchrun`` launch writes everything;
-every rank validates on the whole validation set, so they all reach the same early-stopping
-decision without talking.
+early stopping) -> finished or stopped. Under ``torchrun`` every rank takes its share of each
+batch (trainer/distributed.py); rank 0 alone writes files and validates, and tells the others
+its decisions (resume or not, the validation losses, a stop), so all ranks step together.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from trainer.loop import (
     steps_per_epoch,
     train_step,
 )
-from trainer.run_setup import STATE_FILE, Prepared, TrainOptions, as_tensor, distributed_env, pick_device, prepare
+from trainer import distributed
+from trainer.run_setup import STATE_FILE, Prepared, TrainOptions, as_tensor, pick_device, prepare
 from trainer.run_lock import LOCK_FILE, RunLock, RunLockedError
 from trainer.sink import EventSink, add_log_file
 from trainer.stop import StopRequest
@@ -70,7 +71,8 @@ def run_training(opts: TrainOptions) -> int:
     prints them as one line and exits 2, 4 or 3 (docs/trainer.md). Every checkpoint is written
     atomically, so after a failed save the last good one is still there, unchanged.
     """
-    rank, world, local_rank = distributed_env()
+    launch = distributed.world_from_env()
+    rank, world = launch.rank, launch.size
     sink = EventSink(None, stdout=opts.events, enabled=rank == 0)
     handler = None
     lock = RunLock(opts.run_dir) if rank == 0 else None
@@ -81,16 +83,19 @@ def run_training(opts: TrainOptions) -> int:
             for p in remove_stale_temporaries(opts.run_dir):
                 log.info("removed %s, left by an earlier run that was killed while saving", p.name)
         if world > 1:
-            _init_distributed(opts.device, local_rank)
-        device = pick_device(opts.device, local_rank)
+            distributed.init(opts.device, launch.local_rank)
+            if rank > 0:  # one human log: rank 0's (warnings and errors still come from all)
+                logging.getLogger().setLevel(logging.WARNING)
+        device = pick_device(opts.device, launch.local_rank)
         if world > 1 and rank > 0:
-            # Rank 0 resolves the config and writes config.json/split.json; the others wait for
-            # it and read them, as a resume would, so all ranks train the same run.
-            torch.distributed.barrier()
-            opts = dataclasses.replace(opts, resume=True, start_over=False)
-        prep = prepare(opts, rank=rank)
+            # Rank 0 resolves the config, writes config.json/split.json and fills the feature
+            # cache; the others wait for it, then read them as a resume would (resuming from
+            # the training state when rank 0 does), so all ranks train the same run.
+            from_state = distributed.from_rank0(None)
+            opts = dataclasses.replace(opts, resume=True, start_over=not from_state)
+        prep = prepare(opts, rank=rank, world_size=world)
         if world > 1 and rank == 0:
-            torch.distributed.barrier()
+            distributed.from_rank0(_resumes_from_state(opts, prep))
         if rank == 0:
             sink.open(opts.run_dir)
             handler = add_log_file(opts.run_dir / "train.log")
@@ -120,8 +125,8 @@ def run_training(opts: TrainOptions) -> int:
         if handler is not None:
             logging.getLogger().removeHandler(handler)
             handler.close()
-        if world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        if world > 1:
+            distributed.shutdown()
         if lock is not None:
             if made_dir:  # unlinked while still held, so no other trainer locks a file about to vanish
                 _remove_if_only_lock(opts.run_dir)
@@ -143,11 +148,8 @@ def _remove_if_only_lock(run_dir: Path) -> None:
             run_dir.rmdir()
 
 
-def _init_distributed(device: str, local_rank: int) -> None:
-    use_cuda = device != "cpu" and torch.cuda.is_available()
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+def _resumes_from_state(opts: TrainOptions, prep: Prepared) -> bool:
+    return prep.resuming and (opts.run_dir / STATE_FILE).exists() and not opts.start_over
 
 
 class _Run:
@@ -162,14 +164,20 @@ class _Run:
         self.cfg = prep.config
         self.tc = prep.config.train
         self.run_dir = opts.run_dir
-        seed_everything(self.cfg.seed + rank)
+        seed_everything(self.cfg.seed + rank)  # each rank its own noise (VAE sampling)
         self.model = build_model(self.cfg.model, prep.model_config).to(device)
+        distributed.broadcast_model(self.model)  # one initialisation: rank 0's
         self.net: torch.nn.Module = self.model
         self.amp = device.type == "cuda" and self.tc.amp
         self.train_x, self.val_x = as_tensor(prep.train.x), as_tensor(prep.val.x)
         self.train_y = as_tensor(prep.train.y) if prep.classes else None
         self.val_y = as_tensor(prep.val.y) if prep.classes else None
         self.spe = steps_per_epoch(len(self.train_x), self.tc.batch_size, world)
+        if self.model.trainable and not self.spe:
+            from models.errors import DatasetError
+
+            raise DatasetError(f"{len(self.train_x)} training items cannot be shared among {world} processes "
+                               f"({self.tc.batch_size // world} each per step): use fewer processes or more data")
         self.total_steps = self.tc.epochs * self.spe if self.model.trainable else 1
         # progress
         self.step = self.epoch = self.batch_in_epoch = 0
@@ -179,29 +187,24 @@ class _Run:
         self.last_val: dict[str, float] = {}
         self.elapsed_before = 0.0
         self.t0 = time.monotonic()
-        self.stop = StopRequest(self.run_dir, stdin_commands=opts.stdin_commands)
+        # rank 0 alone reads stdin and the STOP file (and removes it); _stop_reason tells the others
+        self.stop = StopRequest(self.run_dir, stdin_commands=opts.stdin_commands and rank == 0,
+                                watch_file=rank == 0)
         self.bar: Any = None
 
     # --- phases ---------------------------------------------------------------------------------
     def run(self) -> int:
         if self.model.trainable:
             self._build_optimizers()
-            if self.world > 1:
-                from torch.nn.parallel import DistributedDataParallel
-
-                ids = [self.device.index] if self.device.type == "cuda" else None
-                # each alternating update leaves the other's weights without a gradient
-                self.net = DistributedDataParallel(self.model, device_ids=ids,
-                                                   find_unused_parameters=self.tc.alternating)
-        state_file = self.run_dir / STATE_FILE
-        resumed = self.prep.resuming and state_file.exists() and not self.opts.start_over
+        resumed = _resumes_from_state(self.opts, self.prep)
         if resumed:
-            self._load_state(state_file)
+            self._load_state(self.run_dir / STATE_FILE)
         elif self.cfg.init_from:
             self._load_init_weights(self.cfg.init_from)
         if self.model.trainable:
             self._check_select_on()
-        self.stop.clear_stale_file()
+        if self.rank == 0:
+            self.stop.clear_stale_file()
         self.stop.install()
         try:
             self.sink.emit(Started(
@@ -236,9 +239,8 @@ class _Run:
         cap = self._step_cap()
         window_t, window_step = time.monotonic(), self.step
         while self.epoch < self.tc.epochs:
-            order = epoch_order(len(self.train_x), seed=self.cfg.seed, epoch=self.epoch,
-                                rank=self.rank, world_size=self.world)
-            chunks = batches(order, self.tc.batch_size)
+            order = epoch_order(len(self.train_x), seed=self.cfg.seed, epoch=self.epoch)
+            chunks = batches(order, self.tc.batch_size, rank=self.rank, world_size=self.world)
             for b in range(self.batch_in_epoch, len(chunks)):
                 if self.step >= cap:
                     break
@@ -257,6 +259,7 @@ class _Run:
                     self.last_losses = train_step(self.net, self.model, x, y, self.optimizer, self.scaler,
                                                   lr=lr, grad_clip=self.tc.grad_clip, amp=self.amp,
                                                   step=self.step)
+                self.last_losses = distributed.mean_terms(self.last_losses, self.device)  # the whole batch's
                 self.step += 1
                 self.batch_in_epoch = b + 1
                 if self.bar is not None:
@@ -326,16 +329,18 @@ class _Run:
         reason = self.stop.reason()
         if self.world == 1:
             return reason
-        # Every rank must stop at the same step, or DDP would wait forever for the others.
-        flag = torch.tensor([0 if reason is None else 1], device=self.device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        return (reason or "signal") if int(flag) else None
+        # Every rank must stop at the same step, or the others would wait forever in an all-reduce.
+        if not distributed.any_rank(reason is not None, self.device):
+            return None
+        return distributed.from_rank0(reason) or "signal"  # a signal that reached another rank only
 
     def _validate(self) -> bool:
         """Validation losses; saves ``best`` when the ``select_on`` term improves. Returns whether it did."""
         x, y = (self.val_x, self.val_y) if len(self.val_x) else (self.train_x, self.train_y)
-        self.last_val = evaluate(self.model, x, y, batch_size=max(self.tc.batch_size, 256),
-                                 device=self.device, amp=self.amp)
+        # rank 0 validates and the others take its numbers, so all make the same early-stopping call
+        val = evaluate(self.model, x, y, batch_size=max(self.tc.batch_size, 256), device=self.device,
+                       amp=self.amp) if self.rank == 0 else None
+        self.last_val = distributed.from_rank0(val)
         loss = self.last_val.get(self.tc.select_on, float("nan"))
         improved = np.isfinite(loss) and (self.best_val is None or loss < self.best_val - self.tc.min_delta)
         if improved:
@@ -371,6 +376,7 @@ class _Run:
     # --- files ---------------------------------------------------------------------------------
     def _save(self, kind: str) -> None:
         """Write the checkpoint ``kind`` (and, for ``last``, the resume state); rank 0 only."""
+        rngs = distributed.gather_to_rank0(rng_state()) if kind == "last" and self.world > 1 else None
         if self.rank == 0:
             from models.checkpoints.checkpoint import save_checkpoint
 
@@ -385,12 +391,11 @@ class _Run:
                 latent_stats=self._latent_stats(),
             )
             if kind == "last":
-                self._save_state()
+                self._save_state(rngs)
             metrics = {f"val_{k}": v for k, v in self.last_val.items()}
             self.sink.emit(CheckpointWritten(path=str(path), kind=kind, epoch=self.epoch, step=self.step,
                                              metrics=metrics))
-        if self.world > 1:
-            torch.distributed.barrier()
+        distributed.barrier()  # the other ranks wait until the files are written
 
     def _summary(self) -> dict[str, Any]:
         return {
@@ -418,7 +423,7 @@ class _Run:
             return None
         return latent_statistics(codes)
 
-    def _save_state(self) -> None:
+    def _save_state(self, rank_rngs: list[dict[str, Any]] | None = None) -> None:
         from models.checkpoints.checkpoint import save_training_state, unwrap_model
 
         state: dict[str, Any] = {
@@ -432,6 +437,8 @@ class _Run:
             "model": {k: v.detach().cpu() for k, v in unwrap_model(self.model).state_dict().items()},
             "rng": rng_state(),
         }
+        if rank_rngs is not None:  # every rank's noise continues where it stopped
+            state["rng_ranks"] = rank_rngs
         if self.model.trainable:
             state["optimizer"] = self.optimizer.state_dict()
             if self.optimizer_cls is not None:
@@ -477,4 +484,10 @@ class _Run:
         self.last_losses = dict(state["last_losses"])
         self.last_val = dict(state["last_val"])
         set_rng_state(state["rng"])
+        if self.world > 1:
+            ranks = state.get("rng_ranks") or []
+            if len(ranks) == self.world:
+                set_rng_state(ranks[self.rank])
+            elif self.rank > 0:  # resumed with another number of processes: fresh noise per rank
+                seed_everything(int(np.random.SeedSequence([self.cfg.seed, self.rank, self.step]).generate_state(1)[0]))
         log.info("resumed from step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from models.errors import ConfigError, DatasetError
 from models.safe_json import load_json_file
 from models.datasets.splits import Split, split_dataset
 from trainer.config import RunConfig, TrainConfig, build_representation, resolve_config
+from trainer.distributed import per_rank_batch
 from trainer.data import (
     Items,
     build_items,
@@ -190,12 +190,17 @@ def open_data(path: str) -> Any:
     return dataset
 
 
-def prepare(opts: TrainOptions, *, rank: int = 0) -> Prepared:
-    """Resolve, check and load everything; writes config.json and split.json (rank 0)."""
+def prepare(opts: TrainOptions, *, rank: int = 0, world_size: int = 1) -> Prepared:
+    """Resolve, check and load everything; writes config.json and split.json (rank 0).
+
+    world_size : the processes of a ``torchrun`` launch, which share each batch
+        (trainer/distributed.py): the batch size must be a multiple of it.
+    """
     import models.nets.catalog  # noqa: F401  (registers every model)
     from models.nets.registry import MODEL_REGISTRY
 
     cfg, resuming = load_or_resolve_config(opts)
+    per_rank_batch(cfg.train.batch_size, world_size)
     dataset = open_data(cfg.data)
     rep = build_representation(cfg.representation)
     model_cls = MODEL_REGISTRY[cfg.model]
@@ -249,12 +254,6 @@ def prepare(opts: TrainOptions, *, rank: int = 0) -> Prepared:
             })
     return Prepared(config=cfg, dataset=dataset, representation=rep, split=split, classes=classes,
                     mode=mode, train=train, val=val, model_config=model_config, resuming=resuming)
-
-
-def distributed_env() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def as_tensor(a: np.ndarray) -> torch.Tensor:

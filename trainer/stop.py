@@ -27,10 +27,13 @@ class StopRequest:
     ----------
     run_dir : the run folder, where a file named ``STOP`` asks for a stop.
     stdin_commands : read lines from stdin; ``stop`` asks for a stop.
+    watch_file : look for (and remove) the ``STOP`` file; off on the ranks > 0 of a distributed
+        run, which write nothing and learn of a stop from rank 0.
     """
 
-    def __init__(self, run_dir: Path, *, stdin_commands: bool = False) -> None:
+    def __init__(self, run_dir: Path, *, stdin_commands: bool = False, watch_file: bool = True) -> None:
         self.stop_file = run_dir / STOP_FILE
+        self._watch_file = watch_file
         self._reason: str | None = None
         self._previous: dict[int, object] = {}
         if stdin_commands:
@@ -61,7 +64,7 @@ class StopRequest:
 
     def reason(self) -> str | None:
         """``"signal"``, ``"stop_file"``, ``"stdin"`` or None."""
-        if self._reason is None and self.stop_file.exists():
+        if self._reason is None and self._watch_file and self.stop_file.exists():
             self.stop_file.unlink(missing_ok=True)
             self.request("stop_file")
         return self._reason

@@ -16,8 +16,9 @@ result, which a ``set_*`` method then commits there; a change from another threa
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +27,14 @@ from psygnal import Signal
 
 from explorer.core.metrics_task import ClassDTWCache
 from explorer.core.own_data import DESCRIPTORS, MapFilter, originals_task
+from explorer.core.progressive import FillingMap, encoding_task
+from explorer.core.point_info import KMEANS, PointClasses, PointInfo, class_centres, describe_point
 from explorer.core.records import Decoded, LoadedModel, Selection, load_model  # noqa: F401 - load_model re-exported
 from models.datasets import open_dataset
-from models.datasets.base import BuildCancelled
-from models.datasets.skipped import SkippedFiles, with_reasons
+from models.datasets.skipped import SkippedFiles
 from models.inference import engine
 from models.inference.fit import check_fit
+from models.inference.decode import envelope_context, streaming
 from models.inference.engine import Encoding
 from models.errors import DatasetError, LatentExplorerError
 from models.mapping.projection import Embedding, PCAProjector, TSNEProjector
@@ -41,8 +44,6 @@ from models.morphing import render, sources
 if TYPE_CHECKING:  # type names only
     from models.morphing.morph import MorphPath
 
-#: the colour field that means "k-means clusters of the codes" rather than a dataset label
-KMEANS = "k-means clusters"
 #: Colonel's GUI: five dials over contiguous bands of latent units
 N_BANDS = 5
 
@@ -136,6 +137,11 @@ class Controller:
         self.map_filter = MapFilter()
         #: every file of the dataset left out, with its reason (at open, and when encoding)
         self.skipped = SkippedFiles()
+        #: the map of an encoding still arriving (set_partial_encoding)
+        self.filling = FillingMap()
+        #: each map point's codes, clip, frame and class, computed once per layout (hover, hit-test
+        #: and t-SNE frames read arrays); it checks what it was computed from on every question
+        self.point_info = PointInfo()
 
     def _changing(self) -> None:
         """Refuse a change from another thread: its slots (widgets) would run on that thread."""
@@ -151,6 +157,7 @@ class Controller:
         """
         self._changing()
         self.dataset = dataset
+        self.point_info.invalidate()  # the same dataset opened again may carry other labels
         self.dataset_path = str(path if path is not None else dataset.root)
         self.encodings.clear()
         self.embedding, self.points, self.cluster_labels = None, np.zeros((0, 2)), None
@@ -263,29 +270,57 @@ class Controller:
         return self.encodings.get(self.current_key) if self.current_key else None
 
     def encode_task(self, lm: LoadedModel | None = None, *, dataset: Any = None) -> Callable[[Any], Encoding | None]:
-        """Encode ``dataset`` (default: the open one) with ``lm`` (default: the current model); a hot reload passes its own."""
+        """Encode ``dataset`` (default: the open one) with ``lm`` (default: the current model); a hot reload passes its own.
+
+        The task hands partial encodings (the clips done so far) to ``state.partial``, for
+        :meth:`set_partial_encoding` (:func:`explorer.core.progressive.encoding_task`)."""
         lm, ds = lm or self.current, dataset or self.dataset
         if lm is None or ds is None:
             raise DatasetError("open a dataset and a model first")
-        cache = self.cache
-        if cache is None:
-            return lambda state: engine.encode_dataset(lm.model, lm.representation, ds, state=state)
+        return encoding_task(lm, ds, self.cache)
 
-        def task(state: Any) -> Encoding | None:
-            try:
-                fs = cache.features(ds, lm.representation, should_stop=state.should_stop,
-                                    progress=lambda i, n: state.report(0.8 * i / max(n, 1), f"analysing {i}/{n}"))
-            except BuildCancelled:
-                return None
-            feats = engine.features_by_clip(fs, len(ds.clips))
-            return with_reasons(engine.encode_dataset(lm.model, lm.representation, ds, state=state, features=feats),
-                                ds, fs.rejected)
+    def set_partial_encoding(self, key: str, enc: Encoding) -> bool:
+        """The clips of ``key`` encoded so far, shown at once (:class:`FillingMap`: a PCA that does
+        not jump as more arrive). Ignored, returning False, unless ``key`` is current."""
+        self._changing()
+        if key != self.current_key or (self.encodings.get(key) is not None and not self.filling.filling):
+            return False
+        if self.encodings.get(key) is None:
+            self.filling.reset()  # a new encoding: nothing shown before belongs to it
+        self.encodings[key] = enc
+        self.embedding = None
+        self.points = self.filling.place(key, *self.map_codes())
+        self.embedding_changed.emit(False)
+        return True
 
-        return task
+    def end_filling(self, key: str) -> None:
+        """An encoding of ``key`` ended without its result (cancelled, failed): its partial map
+        goes, and the state is what it was before it started (no encoding, an empty map)."""
+        self._changing()
+        if self.filling.key != key or not self.filling.filling:
+            return
+        self.filling.reset()
+        self.encodings.pop(key, None)
+        if key == self.current_key:
+            had_sound = self.decoded is not None or self.selection is not None
+            self.embedding, self.points, self.cluster_labels = None, np.zeros((0, 2)), None
+            self.selection, self.decoded = None, None
+            self.encoding_changed.emit()
+            self.embedding_changed.emit(False)
+            if had_sound:
+                self.selection_changed.emit()
+                self.decoded_changed.emit()
+
+    def fill_layout(self) -> np.ndarray | None:
+        """The current map's codes placed as its filled-in map placed them, once after its encoding
+        ended (else None): what the final projection aligns to or starts from."""
+        return self.filling.final_layout(self.current_key, *self.map_codes()) if self.current_key else None
 
     def set_encoding(self, key: str, enc: Encoding) -> None:
         self._changing()
         self.encodings[key] = enc
+        if self.filling.key == key:
+            self.filling.complete = True
         self.skipped.add_failed(self.dataset, enc.failed)
         if not enc.has_time and self.point_mode != "clip":
             self.point_mode = "clip"
@@ -306,14 +341,13 @@ class Controller:
 
     # --- the map -----------------------------------------------------------------------------------
     def map_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(codes [shape=(n, d)], clip of each point, frame of each point or -1)."""
-        enc = self.encoding
-        if enc is None:
-            return np.zeros((0, 1)), np.zeros(0, int), np.zeros(0, int)
-        if self.point_mode == "frame" and enc.has_time:
-            return enc.frame_codes, enc.frame_clip, enc.frame_index
-        ok = np.flatnonzero(enc.ok)
-        return enc.clip_codes[ok], ok, np.full(len(ok), -1)
+        """(codes [shape=(n, d)], clip of each point, frame of each point or -1).
+
+        Cached (:mod:`explorer.core.point_info`): the encoding's own arrays where no clip is left
+        out, so a hover or a tooltip copies no code matrix. Do not write into them.
+        """
+        mp = self.point_info.points(self.encoding, self.point_mode)
+        return mp.codes, mp.clips, mp.frames
 
     @property
     def point_clip(self) -> np.ndarray:
@@ -423,27 +457,22 @@ class Controller:
         codes, k = self.map_codes()[0], self.kmeans_k
         return lambda state: engine.kmeans_labels(codes, k)
 
+    def point_classes(self) -> PointClasses:
+        """Every map point's class as integers into the class names (cached; see :mod:`explorer.core.point_info`)."""
+        return self.point_info.classes(self.dataset, self.point_clip, self.colour_field, self.cluster_labels)
+
     def point_labels(self) -> np.ndarray:
-        """The class (as text) of every map point, by the colour field [shape=(n,), dtype=object]."""
-        clips = self.point_clip
-        if self.colour_field == KMEANS:
-            if self.cluster_labels is None or len(self.cluster_labels) != len(clips):
-                return np.array(["…"] * len(clips), dtype=object)
-            return np.array([f"cluster {c + 1}" for c in self.cluster_labels], dtype=object)
-        values = self.dataset.labels(self.colour_field)
-        return np.array([str(values[c]) for c in clips], dtype=object)
+        """The class (as text) of every map point, by the colour field [shape=(n,), dtype=object], read-only."""
+        return self.point_classes().text
 
     def classes(self) -> list[str]:
-        """Classes in a stable order: numbers numerically, names alphabetically."""
-        labels = dict.fromkeys(self.point_labels())
+        """Classes in a stable order: numbers numerically, names alphabetically (:func:`explorer.core.point_info.class_sort_key`)."""
+        return list(self.point_classes().names)
 
-        def key(s: str) -> tuple:
-            try:
-                return (0, float(s.replace("cluster ", "")), s)
-            except ValueError:
-                return (1, 0.0, s)
-
-        return sorted(labels, key=key)
+    def class_counts(self) -> dict[str, int]:
+        """How many map points each class has."""
+        pc = self.point_classes()
+        return {n: int(k) for n, k in zip(pc.names, pc.counts)}
 
     def toggle_class(self, label: str) -> None:
         self._changing()
@@ -451,19 +480,14 @@ class Controller:
         self.hidden_classes_changed.emit()
 
     def visible_mask(self) -> np.ndarray:
-        """Points of shown classes that pass the map filter [shape=(n,), dtype=bool]."""
-        labels = self.point_labels()
-        shown = self.map_filter.mask(self.dataset, self.point_clip)
-        return shown & ~np.isin(labels, list(self.hidden)) if self.hidden else shown
+        """Points of shown classes that pass the map filter [shape=(n,), dtype=bool], read-only (cached)."""
+        return self.point_info.visible(self.point_classes(), self.hidden, self.map_filter, self.dataset,
+                                       self.point_clip)
 
     def class_centres_2d(self) -> dict[str, np.ndarray]:
         """Where each visible class sits on the map: the median of its shown points (robust for t-SNE)."""
-        labels, pts = self.point_labels(), self.points
-        if len(pts) != len(labels):
-            return {}
-        shown = self.visible_mask()
-        return {c: np.median(pts[shown & (labels == c)], axis=0) for c in self.classes()
-                if c not in self.hidden and (shown & (labels == c)).any()}
+        pc = self.point_classes()
+        return class_centres(self.points, pc, self.visible_mask()) if len(self.points) == len(pc.index) else {}
 
     # --- picking ----------------------------------------------------------------------------------------
     def hit_test(self, x: float, y: float, *, pixel_size: tuple[float, float], radius_px: float = 6.0) -> int | None:
@@ -520,8 +544,14 @@ class Controller:
         return engine.band_gains(enc.frame_codes.shape[1], self.gain_edges, self.gain_values)
 
     # --- decoding -----------------------------------------------------------------------------------------
-    def decode_task(self) -> Callable[[Any], Decoded]:
-        """Decode the selection: a clip (with its original), a frame (held), or a position."""
+    def decode_task(self, *, stream: Callable[[int], Any] | None = None) -> Callable[[Any], Decoded]:
+        """Decode the selection: a clip (with its original), a frame (held), or a position.
+
+        stream : ``stream(sr)`` opens a sound stream on the output (``AudioOutput.stream``): the
+            decoded sound's blocks go to it while it is being made, the first as soon as it
+            exists, and it is closed when the task ends. Nothing is opened when the selection's
+            sound is not a decoding (a descriptor map plays the recording itself).
+        """
         lm, ds, enc, sel, emb = self.current, self.dataset, self.encoding, self.selection, self.embedding
         if self.current_key == DESCRIPTORS and enc is not None and sel is not None:
             near = sel.index if sel.kind == "point" else int(emb.nearest(np.asarray([sel.xy]), k=1)[1][0, 0])
@@ -537,16 +567,23 @@ class Controller:
             clip, frame = int(clips[i]), int(frames[i])
             phase = self.clip_phase
 
+            cache = self.cache
+
             def task(state: Any) -> Decoded:
-                original = engine.render_original(lm.representation, ds, clip)
-                if frame < 0:
-                    dec = engine.render_clip(lm.model, lm.representation, ds, enc, clip, gains=gains, phase=phase)
-                else:  # one frame held over its clip, under the clip's envelope (Colonel's synthesiser)
-                    dec = render.decode_trajectory(lm.model, lm.representation, book.point(clip, frame),
-                                                   latent_shape=enc.latent_shape, gains=gains, spectrogram=True,
-                                                   title=f"{ds.clips[clip].name}, frame {frame} held", estimated=False)
-                    dec.clip_index = clip
-                return Decoded(original, dec)
+                # the sound first, streamed; its display spectrogram and the original after it
+                with _streamed(stream, lm.representation.sample_rate) as hand_over:
+                    if frame < 0:
+                        # the clip's level and length from the feature cache; its phase only when asked for
+                        ctx = None if phase == "original" else envelope_context(lm.representation, ds, clip, cache=cache)
+                        dec = engine.render_clip(lm.model, lm.representation, ds, enc, clip, gains=gains, phase=phase,
+                                                 spectrogram=False, on_block=hand_over, context=ctx)
+                    else:  # one frame held over its clip, under the clip's envelope (Colonel's synthesiser)
+                        dec = _decode_streamed(hand_over, lambda: render.decode_trajectory(
+                            lm.model, lm.representation, book.point(clip, frame), latent_shape=enc.latent_shape,
+                            gains=gains, title=f"{ds.clips[clip].name}, frame {frame} held", estimated=False))
+                        dec.clip_index = clip
+                dec.spectrogram = engine.display_spectrogram(dec.y, dec.sr)
+                return Decoded(engine.render_original(lm.representation, ds, clip), dec)
 
             return task
         if emb is None:
@@ -558,9 +595,11 @@ class Controller:
         names = ", ".join(f"{ds.clips[c].name} {wt:.0%}" for (c, _), wt in sorted(zip(members, w), key=lambda m: -m[1])[:3])
 
         def task_pos(state: Any) -> Decoded:
-            dec = render.decode_trajectory(lm.model, lm.representation, book.blend(members, w),
-                                           latent_shape=enc.latent_shape, gains=gains, spectrogram=True,
-                                           title=f"blend of the nearest sounds: {names}")
+            with _streamed(stream, lm.representation.sample_rate) as hand_over:
+                dec = _decode_streamed(hand_over, lambda: render.decode_trajectory(
+                    lm.model, lm.representation, book.blend(members, w), latent_shape=enc.latent_shape,
+                    gains=gains, title=f"blend of the nearest sounds: {names}"))
+            dec.spectrogram = engine.display_spectrogram(dec.y, dec.sr)
             return Decoded(None, dec)
 
         return task_pos
@@ -586,15 +625,40 @@ class Controller:
 
     # --- tooltips -------------------------------------------------------------------------------------------
     def describe_point(self, i: int) -> str:
-        clip = int(self.point_clip[i])
-        c = self.dataset.clips[clip]
-        lines = [c.name]
-        lines += [f"{k}: {v}" for k, v in list(c.labels.items())[:4]]
-        if self.colour_field == KMEANS:
-            lines.append(str(self.point_labels()[i]))
-        frames = self.map_codes()[2]
-        if frames[i] >= 0:
-            lines.append(f"frame {int(frames[i])}")
-        if self.decoded and self.decoded.decoded.clip_index == clip and self.decoded.metrics:
-            lines += [f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in self.decoded.metrics.items()]
-        return "\n".join(lines)
+        """Map point ``i``'s tooltip (:func:`explorer.core.point_info.describe_point`)."""
+        return describe_point(i, dataset=self.dataset, points=self.point_info.points(self.encoding, self.point_mode),
+                              colour_field=self.colour_field,
+                              classes=self.point_classes() if self.colour_field == KMEANS else None,
+                              decoded=self.decoded)
+
+
+@contextlib.contextmanager
+def _streamed(stream: Callable[[int], Any] | None, sr: int) -> Iterator[Callable[[np.ndarray], None] | None]:
+    """A block handler that opens ``stream(sr)`` at the first block (so the previous sound plays
+    until there is a new one), and closes it on the way out; None without a stream."""
+    if stream is None:
+        yield None
+        return
+    opened: list[Any] = []
+
+    def hand_over(block: np.ndarray) -> None:
+        if not opened:
+            opened.append(stream(sr))
+        opened[0].append(block)
+
+    try:
+        yield hand_over
+    finally:
+        if opened:
+            opened[0].close()
+
+
+def _decode_streamed(hand_over: Callable[[np.ndarray], None] | None, decode_fn: Callable[[], Any]) -> Any:
+    """``decode_fn()`` (one decoding through models.inference.decode), its blocks handed over as made."""
+    if hand_over is None:
+        return decode_fn()
+    with streaming(hand_over) as sent:
+        dec = decode_fn()
+    if not sent:  # a method that does not stream
+        hand_over(dec.y)
+    return dec

@@ -100,7 +100,8 @@ class HitIndex:
                 return None
             candidates = np.sort(np.asarray(found, dtype=np.intp))
             pts = self._points[candidates]
-        d2 = ((pts[:, 0] - x) / sx) ** 2 + ((pts[:, 1] - y) / sy) ** 2
+        with np.errstate(over="ignore"):  # zoomed in far, a far point is inf pixels away: no hit, as it should be
+            d2 = ((pts[:, 0] - x) / sx) ** 2 + ((pts[:, 1] - y) / sy) ** 2
         if visible is not None:
             d2 = np.where(visible if candidates is None else visible[candidates], d2, np.inf)
         j = int(np.argmin(d2))  # first of equal distances: the lowest index

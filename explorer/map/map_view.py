@@ -1,7 +1,12 @@
 """The latent map: one scatter of every sound, coloured by a label, clickable everywhere.
 
-Rendering follows pyqtgraph's fast path: one ``ScatterPlotItem`` (``pxMode=True``) updated with a
-single ``setData`` and an array of reused brushes; selection and hover are a second, tiny item.
+Rendering follows pyqtgraph's fast path: one ``ScatterPlotItem`` (``pxMode=True``) filled with a
+single ``setData`` and an array of reused brushes, its spots moved in place when only the layout
+changes, and drawn through a device-pixmap cache, so a change of the tiny selection and hover
+items over it does not redraw every spot.
+With more than ``LOD_POINTS`` shown sounds in the view (far zoom on a big library) a density image
+of them (:mod:`explorer.map.density`) replaces the scatter, in the same class colours, under the
+same centres, marks and paths; zoomed in, the spots come back.
 Hit-testing is the controller's (numpy), never ``points()``.
 
 Navigation is every map tool's: the wheel zooms, a left drag draws a zoom box, a middle drag (or
@@ -14,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -30,6 +36,7 @@ from PySide6.QtWidgets import (
 from explorer.core.controller import Controller
 from explorer.core.hit_index import HitIndex
 from explorer.core.field_names import field_display_name
+from explorer.map.density import DensityItem, warm_up
 from explorer.map.label_layout import place_labels
 from explorer.map.navigation import search_mask, step_towards
 from explorer.map.palette import BACKGROUND, categorical_palette
@@ -44,6 +51,13 @@ CENTRE_LABEL_FILL = "#1e1f22c0"  # the map's background, mostly opaque: labels r
 #: text anchor of a centre label for each side place_labels picks (TextItem anchors, y down)
 LABEL_ANCHORS = {"above": (0.5, 1.0), "below": (0.5, 0.0), "right": (0.0, 0.5), "left": (1.0, 0.5)}
 LABEL_GAP_PX = 7.0
+#: more shown sounds than this in the view and the map draws them as a density image
+#: (explorer.map.density): the scatter draws about 10,000 spots inside a 30 fps frame here,
+#: 100,000 at 5-10 fps (bench/bench_map_fps.py); back to spots under LOD_BACK of it
+LOD_POINTS = 12_000
+LOD_BACK = 0.8
+#: with many sounds, the scatter holds those within the view and this much of it on each side
+SCATTER_MARGIN = 0.5
 
 
 def class_colours(classes: list[str]) -> dict[str, QColor]:
@@ -55,6 +69,25 @@ def class_colours(classes: list[str]) -> dict[str, QColor]:
         t = (vals - vals.min()) / max(np.ptp(vals), 1e-12)
         return {c: cmap.map(float(v), mode="qcolor") for c, v in zip(classes, t)}
     return {c: QColor(h) for c, h in zip(classes, categorical_palette(len(classes)))}
+
+
+class MapScatter(pg.ScatterPlotItem):
+    """A ``ScatterPlotItem`` whose bounding rect is worked out once per change of its data or of the view.
+
+    pyqtgraph's scene asks each item for it several times per mouse move (its hover search, then
+    the paint), some 50 calls a move for the map's items, and pyqtgraph recomputes it every time
+    (the view's pixel size, a few QPointF): ~5 ms a move on a loaded machine. pyqtgraph replaces
+    ``self.bounds`` with a new list whenever the data, the spot sizes or the view transform
+    change, so that list is the cache's key.
+    """
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        key = self.bounds
+        if getattr(self, "_rect_key", None) is key and key[0] is not None and key[1] is not None:
+            return QRectF(self._rect)
+        rect = super().boundingRect()  # fills self.bounds (the data extent), in place
+        self._rect_key, self._rect = self.bounds, QRectF(rect)
+        return rect
 
 
 class MapViewBox(pg.ViewBox):
@@ -88,11 +121,18 @@ class _SpaceWatcher(QObject):
         super().__init__(parent)
         self.vb = vb
 
+    # a key bound to a shortcut arrives as ShortcutOverride (then the shortcut takes it), not as a press
+    _PRESS = frozenset({QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride})
+    _KEYS = _PRESS | {QEvent.Type.KeyRelease}
+
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802 - Qt override
+        # every event of the application comes here (mouse moves, paints, timers): one set lookup
+        # for them, the old tuple of enums built per event cost ~40 us each on a loaded machine
         t = ev.type()
-        # a key bound to a shortcut arrives as ShortcutOverride (then the shortcut takes it), not as a press
-        press = (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride)
-        if t in (*press, QEvent.Type.KeyRelease) and ev.key() == Qt.Key.Key_Space and not ev.isAutoRepeat():
+        if t not in self._KEYS:
+            return False
+        press = self._PRESS
+        if ev.key() == Qt.Key.Key_Space and not ev.isAutoRepeat():
             self.vb.space_held = t in press
         return False
 
@@ -123,21 +163,41 @@ class MapView(QWidget):
         self.plot = pg.PlotWidget(background=BACKGROUND, viewBox=MapViewBox())
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
-        for ax in ("left", "bottom"):
-            self.plot.getPlotItem().getAxis(ax).setStyle(showValues=False)
+        for ax in ("left", "bottom"):  # a map's axes mean nothing, and their ticks cost ~7 ms a frame
+            self.plot.getPlotItem().hideAxis(ax)
         self.plot.getPlotItem().showGrid(x=False, y=False)
         self.vb = self.plot.getPlotItem().getViewBox()
-        self.scatter = pg.ScatterPlotItem(pxMode=True, size=POINT_SIZE, pen=None, hoverable=False)
+        self.scatter = MapScatter(pxMode=True, size=POINT_SIZE, pen=None, hoverable=False)
+        # the spots are drawn once into a device pixmap and blitted: a hover ring, marker or label that
+        # changes repaints its small rect from that pixmap, not 10,000 fragments (a new layout, pan or
+        # zoom redraws it, as before)
+        self.scatter.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # hollow rings with a dark halo (a wider ring below): they read over points and hide none
-        self.centres_halo = pg.ScatterPlotItem(pxMode=True, size=CENTRE_PX, symbol="o",
+        self.centres_halo = MapScatter(pxMode=True, size=CENTRE_PX, symbol="o",
                                                pen=pg.mkPen(BACKGROUND, width=3.5), brush=None)
-        self.centres = pg.ScatterPlotItem(pxMode=True, size=CENTRE_PX, symbol="o", pen=pg.mkPen("#ffffff", width=1.5),
+        self.centres = MapScatter(pxMode=True, size=CENTRE_PX, symbol="o", pen=pg.mkPen("#ffffff", width=1.5),
                                           brush=None)
-        self.matches = pg.ScatterPlotItem(pxMode=True, size=MATCH_PX, pen=pg.mkPen(MATCH_PEN, width=2), brush=None)
-        self.marker = pg.ScatterPlotItem(pxMode=True, size=16, pen=pg.mkPen("#ffffff", width=2), brush=None)
-        self.hover = pg.ScatterPlotItem(pxMode=True, size=13, pen=pg.mkPen("#ffffffa0", width=1.5), brush=None)
-        for item in (self.scatter, self.centres_halo, self.centres, self.matches, self.hover, self.marker):
+        self.matches = MapScatter(pxMode=True, size=MATCH_PX, pen=pg.mkPen(MATCH_PEN, width=2), brush=None)
+        self.marker = MapScatter(pxMode=True, size=16, pen=pg.mkPen("#ffffff", width=2), brush=None)
+        self.hover = MapScatter(pxMode=True, size=13, pen=pg.mkPen("#ffffffa0", width=1.5), brush=None)
+        # at far zoom with many sounds, an image of them replaces the scatter (level of detail)
+        self.density = DensityItem()
+        self.density.setZValue(-1)  # under everything else: centres, marks and paths stay on top
+        self.density.setVisible(False)
+        for item in (self.density, self.scatter, self.centres_halo, self.centres, self.matches, self.hover,
+                     self.marker):
             self.plot.addItem(item)
+        self._lod_points: int | None = LOD_POINTS
+        self._shown_xy = np.zeros((0, 2))  # the shown sounds' positions, counted in the view on each range change
+        self._shown_mask = np.zeros(0, bool)
+        self._scatter_stale = False  # the scatter's data waits for the zoom to come back to spots
+        self._scatter_region: tuple[float, float, float, float] | None = None  # (x0, x1, y0, y1) it holds; None: all
+        self._scatter_rows = np.zeros(0, np.intp)  # the points the scatter's spots are, in its order
+        self._scatter_brushes: np.ndarray | None = None  # the brush array its spots were made with
+        self._point_class = np.zeros(0, np.intp)  # each point's class, an index into _class_names
+        self._class_brushes: list[pg.QtGui.QBrush] = []  # each class's brush, in _class_names order
+        self._class_names: list[str] = []
+        self._class_rgb = np.zeros((0, 3), np.uint8)  # the legend's colours, for the density image
         self.match_mask = np.zeros(0, bool)
         self._space = _SpaceWatcher(self.vb, self)
         QApplication.instance().installEventFilter(self._space)
@@ -160,6 +220,8 @@ class MapView(QWidget):
         self._label_timer.timeout.connect(self._layout_centre_labels)
         self.vb.sigRangeChanged.connect(self._on_vb_geometry_changed)
         self.vb.sigResized.connect(self._on_vb_geometry_changed)
+        self.vb.sigRangeChanged.connect(self._update_level_of_detail)
+        self.vb.sigResized.connect(self._update_level_of_detail)
         self._brushes: dict[str, pg.QtGui.QBrush] = {}
         self._point_brushes = np.array([], dtype=object)
 
@@ -200,6 +262,9 @@ class MapView(QWidget):
         pts = c.points
         if len(pts) == 0 or c.dataset is None:
             self.scatter.setData(pos=np.zeros((0, 2)))
+            self._shown_xy, self._shown_mask, self._scatter_stale = np.zeros((0, 2)), np.zeros(0, bool), False
+            self.density.set_data(np.zeros((0, 2)), np.zeros(0, np.intp), np.zeros((0, 3), np.uint8))
+            self._update_level_of_detail()
             self.centres.setData(pos=np.zeros((0, 2)))
             self.centres_halo.setData(pos=np.zeros((0, 2)))
             self._clear_centre_labels()
@@ -210,29 +275,42 @@ class MapView(QWidget):
             return
         classes = c.classes()
         colours = class_colours(classes)
-        self._brushes = {k: pg.mkBrush(col) for k, col in colours.items()}
-        labels = c.point_labels()
-        self._point_brushes = np.array([self._brushes[k] for k in labels], dtype=object)
+        if self._brushes.keys() != colours.keys() or any(self._brushes[k].color() != q for k, q in colours.items()):
+            self._brushes = {k: pg.mkBrush(col) for k, col in colours.items()}
+        pc = c.point_classes()  # each point's class as an index into the classes: brushes by numpy indexing
+        point_class = np.asarray(pc.index, dtype=np.intp)
+        class_brushes = [self._brushes[k] for k in pc.names]
+        # the same brush for every point (a final t-SNE layout after its partials): the same array, so
+        # the scatter moves its spots in place instead of a setData with a brush per spot
+        same = (np.array_equal(point_class, self._point_class) and len(class_brushes) == len(self._class_brushes)
+                and all(a is b for a, b in zip(class_brushes, self._class_brushes)))
+        self._point_class, self._class_brushes = point_class, class_brushes
+        self._class_names = list(pc.names)
+        self._class_rgb = np.array([[colours[k].red(), colours[k].green(), colours[k].blue()]
+                                    for k in self._class_names], dtype=np.uint8).reshape(-1, 3)
+        if not same:
+            self._point_brushes = np.array(class_brushes, dtype=object)[self._point_class]
         self._rebuild_legend(classes, colours)
+        if auto_range:
+            self._fit_new_layout()
         self._draw_points()
         self._draw_centres()
         self.show_selection()
-        if auto_range:
-            self.fit_view()
 
     def update_positions(self, *, auto_range: bool = True) -> None:
         """Move the points (a partial t-SNE layout) keeping colours and legend.
 
-        One ``setData`` with the reused brushes: about 4 ms for 2000 points (60 ms for 20000),
-        well inside a t-SNE frame; the runner hands the map at most one layout per 66 ms.
+        With the same classes and visibility the spots are moved in place (``_fill_scatter``):
+        a few ms of GUI-thread work at 10,000 points, where a ``setData`` with a brush per spot
+        cost ~100 ms; the runner hands the map at most one layout per 66 ms.
         """
         if len(self._point_brushes) != len(self.controller.points):
             self.refresh(auto_range=auto_range)
             return
+        if auto_range:
+            self._fit_new_layout()
         self._draw_points()
         self._draw_centres()
-        if auto_range:
-            self.fit_view()
 
     def redraw_visibility(self) -> None:
         """Hidden classes changed: redraw points and centres, keep the legend (its item is live)."""
@@ -243,10 +321,88 @@ class MapView(QWidget):
     def _draw_points(self) -> None:
         visible = self.controller.visible_mask()
         pts = self.controller.points
-        self.scatter.setData(pos=pts[visible], brush=self._point_brushes[visible], size=POINT_SIZE, pen=None)
+        self._shown_xy, self._shown_mask = np.asarray(pts[visible], dtype=np.float64), visible
+        if self._lod_points is not None and len(self._shown_xy) > self._lod_points:
+            warm_up()  # the image's compiled loops load off this thread before the first far frame
+        self.density.set_data(pts, self._point_class, self._class_rgb, visible)
+        self._scatter_stale = True  # filled now when spots are shown, else when the zoom comes back
+        self._update_level_of_detail()
         self._hits.set_points(pts)
         self._hit_visible = visible
         self._draw_matches()
+
+    def _fit_new_layout(self) -> None:
+        """Fit the view to a layout about to be drawn: spots or the density image are chosen for its range.
+
+        What was drawn is forgotten first, so the range change draws nothing old (at 100,000 points,
+        filling the scatter for the range before the fit cost seconds, for an image it then hid).
+        """
+        self._shown_xy, self._shown_mask, self._scatter_stale = np.zeros((0, 2)), np.zeros(0, bool), False
+        self.fit_view()
+
+    def set_level_of_detail(self, max_points: int | None) -> None:
+        """Draw a density image when more than ``max_points`` shown sounds are in the view; None: spots always."""
+        self._lod_points = None if max_points is None else int(max_points)
+        self._scatter_stale = len(self._shown_xy) > 0  # the scatter may hold a region only: refill it
+        self._update_level_of_detail()
+
+    @property
+    def density_shown(self) -> bool:
+        """Whether the map shows its sounds as the density image (far zoom) rather than spots."""
+        return self.density.isVisible()
+
+    def _update_level_of_detail(self, *_: object) -> None:
+        """Spots or the density image, by how many shown sounds the view holds (numpy, no loop).
+
+        With more shown sounds than the limit, the scatter holds only those around the view (the
+        view and SCATTER_MARGIN of it on each side): pyqtgraph maps and culls every point it holds
+        on every frame, some 20 ms for 100,000 on a loaded machine even when 60 are in the view.
+        It is refilled when the view leaves that region. Fewer sounds: it holds them all.
+        """
+        far = False
+        limit = self._lod_points
+        xy = self._shown_xy
+        many = limit is not None and len(xy) > limit * LOD_BACK
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        if many:
+            inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+            far = int(np.count_nonzero(inside)) > limit * (LOD_BACK if self.density.isVisible() else 1.0)
+        if not far:
+            r = self._scatter_region
+            left = r is None or not (r[0] <= x0 and x1 <= r[1] and r[2] <= y0 and y1 <= r[3])
+            if many and (self._scatter_stale or left):
+                mx, my = SCATTER_MARGIN * (x1 - x0), SCATTER_MARGIN * (y1 - y0)
+                r = (x0 - mx, x1 + mx, y0 - my, y1 + my)
+                near = (xy[:, 0] >= r[0]) & (xy[:, 0] <= r[1]) & (xy[:, 1] >= r[2]) & (xy[:, 1] <= r[3])
+                self._fill_scatter(xy[near], np.flatnonzero(self._shown_mask)[near])
+                self._scatter_region, self._scatter_stale = r, False
+            elif not many and self._scatter_stale:
+                self._fill_scatter(xy, np.flatnonzero(self._shown_mask))
+                self._scatter_region, self._scatter_stale = None, False
+        self.scatter.setVisible(not far)
+        self.density.setVisible(far)
+
+    def _fill_scatter(self, xy: np.ndarray, rows: np.ndarray) -> None:
+        """Put spots for points ``rows`` (indices into the map's points) at ``xy`` [shape=(len(rows), 2)].
+
+        When the scatter already holds exactly these rows with these brushes (a t-SNE frame: same
+        classes, visibility and region), the spots are moved in place: ``setData`` with a brush per
+        spot cost ~100 ms at 10,000 points (a ``_mkBrush`` and an atlas lookup per spot); writing
+        the positions into pyqtgraph's record array keeps each spot's brush and atlas fragment.
+        """
+        s = self.scatter
+        if (self._scatter_brushes is self._point_brushes and len(rows) == len(s.data)
+                and np.array_equal(rows, self._scatter_rows)):
+            s.data["x"] = xy[:, 0]
+            s.data["y"] = xy[:, 1]
+            # what setData does after new positions: new bounds for the scene and the view's auto-range
+            s.prepareGeometryChange()
+            s.bounds = [None, None]
+            s.informViewBoundsChanged()
+            s.invalidate()
+            return
+        s.setData(pos=xy, brush=self._point_brushes[rows], size=POINT_SIZE, pen=None)
+        self._scatter_rows, self._scatter_brushes = rows, self._point_brushes
 
     # --- navigation -------------------------------------------------------------------------------
     def fit_view(self) -> None:
@@ -339,6 +495,7 @@ class MapView(QWidget):
                 self._centre_labels[name] = t
         self._centre_pos = centres
         self._layout_centre_labels()
+        self._label_timer.stop()  # laid out for the current range: a fit just before needs no second pass
 
     def _layout_centre_labels(self) -> None:
         """Put each centre's label where it overlaps no other (bigger classes first); hide the rest."""
@@ -365,8 +522,7 @@ class MapView(QWidget):
             t.setPos(float(x + dx), float(y + dy))
 
     def _class_counts(self) -> dict[str, int]:
-        names, counts = np.unique(self.controller.point_labels(), return_counts=True)
-        return {str(n): int(k) for n, k in zip(names, counts)}
+        return self.controller.class_counts()  # cached with the classes: no per-point work on a hover or frame
 
     def centre_under(self, x: float, y: float, *, radius_px: float = CENTRE_PX / 2 + 3) -> str | None:
         """The class centre within ``radius_px`` screen pixels of data point ``(x, y)``, or None."""
@@ -449,7 +605,7 @@ class MapView(QWidget):
             return
         self._hover_index = key
         if i is None:
-            self.hover.setData(pos=np.zeros((0, 2)))
+            self._show_hover_ring(None)
             if centre is None:
                 QToolTip.hideText()
             else:  # the name of a centre, also one whose label was hidden to avoid an overlap
@@ -457,10 +613,24 @@ class MapView(QWidget):
                 global_pos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(pos))
                 QToolTip.showText(global_pos, f"centre of {centre} ({n} sounds)", self.plot)
             return
-        self.hover.setData(pos=self.controller.points[[i]])
+        self._show_hover_ring(self.controller.points[i])
         self.point_hovered.emit(int(i))
         global_pos = self.plot.viewport().mapToGlobal(self.plot.mapFromScene(pos))
         QToolTip.showText(global_pos, self.controller.describe_point(i), self.plot)
+
+    def _show_hover_ring(self, xy: np.ndarray | None) -> None:
+        """Put the hover ring on ``xy`` (data units), or hide it: one spot at the item's origin, the item moved.
+
+        A ``setData`` per hover move rebuilt the item's spots (milliseconds each on a loaded
+        machine, on the GUI thread); moving the item is a transform change.
+        """
+        if xy is None:
+            self.hover.setVisible(False)
+            return
+        if len(self.hover.data) != 1:  # emptied by a refresh: one spot at the origin again
+            self.hover.setData(pos=np.zeros((1, 2)))
+        self.hover.setPos(float(xy[0]), float(xy[1]))
+        self.hover.setVisible(True)
 
     def _on_legend_item_changed(self, item: QListWidgetItem) -> None:
         self.class_toggled.emit(item.text())

@@ -265,7 +265,10 @@ class PathTool(QObject):
         self.push(before, "move waypoint")
 
     def _finish_stroke(self) -> None:
-        s = np.array(self._stroke)
+        self.add_stroke(np.array(self._stroke))
+
+    def add_stroke(self, s: np.ndarray) -> None:
+        """A drawn path through the positions ``s`` [shape=(n, 2)] (a mouse stroke, a scrub gesture), undoable."""
         px = self.map_view.vb.viewPixelSize()
         # simplify in pixel units, so "a few pixels off the line" means the same at any zoom
         scaled = s / np.array(px)

@@ -32,6 +32,7 @@ from explorer.core.own_data import DESCRIPTORS
 from explorer.map.map_search import MapSearchBar
 from explorer.map.map_view import EMPTY_HINT, MapView
 from explorer.morph.path_panel import PathPanel
+from explorer.play.play_flow import PlayFlow
 from explorer.sound.audio_out import AudioOutput, RecordingSink
 from explorer.sound.sound_panel import GainsPanel, SoundPanel
 from explorer.training.trainer_panel import install_trainer_panel
@@ -51,6 +52,9 @@ from models.mapping.projection import Embedding, PCAProjector, TSNEProjector
 STALE_ON_SWITCH = ("project", "decode", "metrics", "kmeans", "paths-rebind", "hover")
 
 class MainWindow(FilesMixin, QMainWindow):
+    #: which click's decoding may stream to the output (decode() counts; the newest wins)
+    _decode_serial = 0
+
     def __init__(
         self,
         *,
@@ -121,12 +125,13 @@ class MainWindow(FilesMixin, QMainWindow):
         self._update_hint()
         self.trainer_panel = install_trainer_panel(self)
         self.own_data = OwnDataFlow(self)
+        self.play = PlayFlow(self)
         self.resize(1280, 800)
         self.splitter.setSizes([780, 500])  # the map gets most of the room
         self.right_splitter.setSizes([430, 370])  # sound panel and morph panel share the height
 
     # --- construction -----------------------------------------------------------------------------
-    def _action(self, text: str, slot: Callable[[], Any], shortcut: str | QKeySequence | None = None) -> QAction:
+    def add_action(self, text: str, slot: Callable[[], Any], shortcut: str | QKeySequence | None = None) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -136,17 +141,17 @@ class MainWindow(FilesMixin, QMainWindow):
         return a
 
     def _build_actions(self) -> None:
-        self.act_open_dataset = self._action("Open dataset…", self._on_open_dataset_triggered, "Ctrl+O")
-        self.act_open_ckpt = self._action("Open checkpoint…", self._on_open_checkpoint_triggered, "Ctrl+Shift+O")
-        self.act_save_session = self._action("Save session…", self._on_save_session_triggered, "Ctrl+S")
-        self.act_open_session = self._action("Open session…", self._on_open_session_triggered)
-        self.act_play = self._action("Play decoded", self.play_decoded, "Space")
-        self.act_play_orig = self._action("Play original", self.play_original, "O")
-        self.act_pca = self._action("PCA map", lambda: self.set_projection("pca"), "P")
-        self.act_tsne = self._action("t-SNE map", lambda: self.set_projection("tsne"), "T")
-        self.act_stop = self._action("Stop / cancel", self.stop_everything, "Esc")
-        self.act_quit = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_path_mode = self._action("Path mode", self.path_panel.mode_btn.toggle, "M")
+        self.act_open_dataset = self.add_action("Open dataset…", self._on_open_dataset_triggered, "Ctrl+O")
+        self.act_open_ckpt = self.add_action("Open checkpoint…", self._on_open_checkpoint_triggered, "Ctrl+Shift+O")
+        self.act_save_session = self.add_action("Save session…", self._on_save_session_triggered, "Ctrl+S")
+        self.act_open_session = self.add_action("Open session…", self._on_open_session_triggered)
+        self.act_play = self.add_action("Play decoded", self.play_decoded, "Space")
+        self.act_play_orig = self.add_action("Play original", self.play_original, "O")
+        self.act_pca = self.add_action("PCA map", lambda: self.set_projection("pca"), "P")
+        self.act_tsne = self.add_action("t-SNE map", lambda: self.set_projection("tsne"), "T")
+        self.act_stop = self.add_action("Stop / cancel", self.stop_everything, "Esc")
+        self.act_quit = self.add_action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_path_mode = self.add_action("Path mode", self.path_panel.mode_btn.toggle, "M")
         self.act_undo = self.path_panel.tool.undo_stack.createUndoAction(self, "Undo path edit")
         self.act_undo.setShortcut(QKeySequence("Ctrl+Z"))
         self.act_redo = self.path_panel.tool.undo_stack.createRedoAction(self, "Redo path edit")
@@ -154,8 +159,8 @@ class MainWindow(FilesMixin, QMainWindow):
         for a in (self.act_undo, self.act_redo):
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             self.addAction(a)
-        self.act_play_morph = self._action("Play morph", self.path_panel.play_morph, "Shift+Space")
-        self.act_export = self._action("Export audio…", self.path_panel.open_export_dialog, "Ctrl+E")
+        self.act_play_morph = self.add_action("Play morph", self.path_panel.play_morph, "Shift+Space")
+        self.act_export = self.add_action("Export audio…", self.path_panel.open_export_dialog, "Ctrl+E")
 
     def _build_toolbar(self) -> None:
         tb = self.toolbar = MapToolbar(self.controller, self)
@@ -301,13 +306,30 @@ class MainWindow(FilesMixin, QMainWindow):
 
     # --- encode, project -------------------------------------------------------------------------------
     def encode(self) -> None:
-        if self.controller.current is None or self.controller.dataset is None:
+        """Encode the dataset with the current model; the map fills in as clips are encoded
+        (``Controller.set_partial_encoding``), and goes back to empty if the encoding is
+        cancelled or fails (``Controller.end_filling``)."""
+        c = self.controller
+        if c.current is None or c.dataset is None:
             return
-        key = self.controller.current_key
-        self.runner.start("encode", self.controller.encode_task(), on_result=lambda enc: self._on_encoded(key, enc))
+        key, ds = c.current_key, c.dataset
 
-    def _on_encoded(self, key: str, enc: Encoding | None) -> None:
-        if enc is None:
+        def on_partial(enc: Encoding) -> None:
+            if c.dataset is ds:  # a partial of a dataset since closed never lands on the new one
+                c.set_partial_encoding(key, enc)
+
+        def on_finished(finished_key: str) -> None:  # after the result, a cancel or a failure
+            if finished_key == "encode":
+                self.runner.task_finished.disconnect(on_finished)
+                if c.dataset is ds:
+                    c.end_filling(key)
+
+        self.runner.start("encode", c.encode_task(), on_result=lambda enc: self._on_encoded(key, enc, ds),
+                          on_partial=on_partial)
+        self.runner.task_finished.connect(on_finished)
+
+    def _on_encoded(self, key: str, enc: Encoding | None, ds: Any = None) -> None:
+        if enc is None or (ds is not None and ds is not self.controller.dataset):
             return
         self.controller.set_encoding(key, enc)
         if enc.failed:
@@ -331,7 +353,9 @@ class MainWindow(FilesMixin, QMainWindow):
             else:
                 task = lambda state: PCAProjector(align_to=pts).fit(codes)  # noqa: E731
         else:
-            task = c.project_task(method)
+            # after a filled-in map a t-SNE starts from its layout; a PCA is the same picture every time
+            fill = c.fill_layout()
+            task = c.project_task(method, init=fill if method == "tsne" else None)
         c.set_method(method)
         self.runner.start("project", task, on_partial=c.set_partial_points, on_result=self._on_projected)
 
@@ -418,16 +442,28 @@ class MainWindow(FilesMixin, QMainWindow):
     def decode(self, *, play: bool = True) -> None:
         if self.controller.selection is None or self.controller.encoding is None:
             return
+        # the sound streams to the output while it is decoded; only the newest click's may start
+        self._decode_serial = serial = self._decode_serial + 1
+        opened: list[bool] = []
+
+        def stream(sr: int) -> Any:
+            if serial != self._decode_serial:
+                return _Discard()
+            opened.append(True)
+            return self.audio.stream(sr)
+
         try:
-            task = self.controller.decode_task()
+            task = self.controller.decode_task(stream=stream if play and self.audio.realtime else None)
         except LatentExplorerError as exc:  # e.g. nothing on the map to decode from: say so
             self.notifier.status_posted.emit(f"Nothing to play here: {exc}")
             return
-        self.runner.start("decode", task, on_result=lambda d: self._on_decoded(d, play))
+        self.runner.start("decode", task, on_result=lambda d: self._on_decoded(d, play and not opened))
 
     def _on_decoded(self, d: Decoded, play: bool) -> None:
+        """``play``: play the sound now (False when it already streamed while it was decoded)."""
         c = self.controller
         c.set_decoded(d)
+        self.play.send_selected(d.decoded.title)
         if play:
             self.play_decoded()
         # estimates get metrics too (MFCC-DTW deviation against the nearest class); the quick
@@ -446,6 +482,7 @@ class MainWindow(FilesMixin, QMainWindow):
 
     def stop_everything(self) -> None:
         self.path_panel.stop()  # the playhead stops with the sound
+        self.play.stop()
         self.audio.stop()
         self.cancel_long_tasks()
 
@@ -490,6 +527,7 @@ class MainWindow(FilesMixin, QMainWindow):
         if self.controller.dataset is not None:
             self.save_session(self.autosave_path())
         self.path_panel.shutdown()  # playhead timer off, map event filter removed
+        self.play.shutdown()  # engine, MIDI and OSC ports closed
         self.runner.cancel_all()
         self.runner.wait(3000)
         self.audio.close()
@@ -507,3 +545,13 @@ class MainWindow(FilesMixin, QMainWindow):
             current = str(best.resolve()) if best is not None else ckpts[0]
             self._pending_session = {"dataset": str(paths.DEMO_DATASET), "models": ckpts, "current_model": current}
             QTimer.singleShot(0, lambda: self.open_dataset(paths.DEMO_DATASET))
+
+
+class _Discard:
+    """The stream of a click that a newer one replaced: its blocks go nowhere."""
+
+    def append(self, y: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

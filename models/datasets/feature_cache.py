@@ -115,6 +115,28 @@ class FeatureSet:
         size = int(np.prod(r.shape))
         return self._data[r.offset: r.offset + size].reshape(r.shape)
 
+    def read(self, j: int, stop: int | None = None) -> list[np.ndarray]:
+        """Clips ``j`` to ``stop - 1`` (default: ``j`` alone) read from the file in one read, as
+        views of one new array (not mapped).
+
+        A pass over every clip this way costs one block's memory; through ``fs[j]`` the pages
+        read stay resident (and count in the process's memory) until the OS needs them. Clips
+        lie in the file in entry order, so a block of them is one contiguous read.
+        """
+        recs = self._records[j: j + 1 if stop is None else stop]
+        if not recs:
+            return []
+        sizes = [int(np.prod(r.shape)) for r in recs]
+        total = recs[-1].offset + sizes[-1] - recs[0].offset
+        block = (np.fromfile(self.path / "features.f32", dtype="<f4", count=total, offset=4 * recs[0].offset)
+                 if total else np.zeros(0, dtype="<f4"))
+        base = recs[0].offset
+        return [block[r.offset - base: r.offset - base + n].reshape(r.shape) for r, n in zip(recs, sizes)]
+
+    def nbytes(self, j: int) -> int:
+        """Bytes of the ``j``-th clip's features."""
+        return 4 * int(np.prod(self._records[j].shape))
+
     @property
     def indices(self) -> np.ndarray:
         """Dataset clip index of each entry, ``int64 [shape=(len(self),)]``."""
@@ -177,12 +199,17 @@ class FeatureCache:
         *,
         progress: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_clip: Callable[[int, np.ndarray | None], None] | None = None,
     ) -> FeatureSet:
         """The features of every clip, computed now if no valid entry exists.
 
         Each clip is loaded at ``representation.sample_rate`` (capped at
         ``dataset.max_duration``) and passed to ``representation.analyze``. A clip that fails
         to decode or analyse is recorded in ``FeatureSet.rejected``, not raised.
+
+        ``on_clip(i, features)`` is called, in clip order, with each clip's features as they
+        are computed (``None`` for a rejected clip), so an encoder can start on the first clips
+        while the rest are analysed; it is not called when the entry already exists.
 
         Raises
         ------
@@ -198,7 +225,7 @@ class FeatureCache:
             found = self._open(final)  # another process may have built it while we waited
             if found is not None:
                 return found
-            self._build(final, dataset, representation, progress, should_stop)
+            self._build(final, dataset, representation, progress, should_stop, on_clip)
         found = self._open(final)
         if found is None:
             raise LatentExplorerError(f"feature cache entry {final} could not be read back")
@@ -249,10 +276,11 @@ class FeatureCache:
         representation: _Representation,
         progress: Callable[[int, int], None] | None,
         should_stop: Callable[[], bool] | None,
+        on_clip: Callable[[int, np.ndarray | None], None] | None = None,
     ) -> None:
         # Under the lock no other builder can be writing this key: build beside it, swap in.
         with atomic_dir(final) as tmp:
-            manifest = self._compute(tmp, dataset, representation, progress, should_stop)
+            manifest = self._compute(tmp, dataset, representation, progress, should_stop, on_clip)
             manifest["key_inputs"] = self._key_inputs(dataset, representation)
             (tmp / "manifest.json").write_text(json.dumps(manifest) + "\n", encoding="utf-8")
 
@@ -263,6 +291,7 @@ class FeatureCache:
         representation: _Representation,
         progress: Callable[[int, int], None] | None,
         should_stop: Callable[[], bool] | None,
+        on_clip: Callable[[int, np.ndarray | None], None] | None = None,
     ) -> dict[str, Any]:
         sr = int(representation.sample_rate)
         analyze = _analyzer(representation)
@@ -281,6 +310,8 @@ class FeatureCache:
                         raise LatentExplorerError("features contain NaN or infinite values")
                 except LatentExplorerError as exc:  # AudioLoadError, ConfigError, ...
                     rejected.append([str(clip.path), rejection_reason(exc, clip.path)])
+                    if on_clip is not None:
+                        on_clip(i, None)
                 else:
                     out.write(np.ascontiguousarray(feats).tobytes())
                     side_shapes, side_offsets = {}, {}
@@ -298,6 +329,8 @@ class FeatureCache:
                         "n_samples": int(analysis.n_samples),
                     })
                     offset += feats.size
+                    if on_clip is not None:
+                        on_clip(i, feats)
                 if progress is not None:
                     progress(i + 1, total)
         return {"format": FORMAT_VERSION, "total_values": offset, "total_side_values": side_offset,

@@ -13,6 +13,12 @@ A representation refuses side information it does not read (``Representation.che
 nothing is silently dropped or retried. The returned :class:`Sound` says how it was made
 (``phase``, ``made``).
 
+Streaming: given ``on_block``, the samples are also handed out while they are made, the first
+block as soon as the estimated phase's first chunk is reconstructed
+(:mod:`models.representations.phase_stream`), and the joined blocks are the returned sound's
+samples (a sound whose peak :func:`limit_peak` scales down, which only it can know at the end, is
+streamed clipped at full scale instead). Methods that cannot stream hand the whole sound over once.
+
 Which phase a click uses is one constant each: :data:`CLIP_PHASE` for a clip's own decoding,
 :data:`ESTIMATED_PHASE` for everything else (empty space, held frames, morph steps).
 """
@@ -20,7 +26,10 @@ Which phase a click uses is one constant each: :data:`CLIP_PHASE` for a clip's o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,7 +43,8 @@ from models.inference.encode import Encoding, analyse_clip
 from models.nets.base import LatentModel
 from models.representations.base import Representation
 from models.representations.phase import DEFAULT_METHOD, PHASE_METHODS, PhaseConfig
-from models.threads import torch_threads
+from models.representations.phase_stream import blocks_to
+from models.threads import cpu_count, torch_threads
 
 #: The phase of a clip's own decoding (a click on a map point): the clip's original phase.
 CLIP_PHASE = "original"
@@ -110,6 +120,39 @@ def clip_context(representation: Representation, dataset: Any, i: int) -> Decode
                          side=dict(analysis.side or {}), name=str(dataset.clips[i].name))
 
 
+#: feature-cache entries opened for :func:`envelope_context`: (cache folder, key) -> (entry, clip -> row, lengths)
+_ENTRIES: OrderedDict[tuple[str, str], tuple[Any, dict[int, int], list[int]]] = OrderedDict()
+_ENTRIES_KEPT = 4
+
+
+def envelope_context(representation: Representation, dataset: Any, i: int, *, cache: Any = None) -> DecodeContext:
+    """Clip ``i``'s context without its phase: what an estimated-phase decoding of the clip's own
+    codes uses (all of its side information but the phase; not :meth:`DecodeContext.envelope`,
+    which is what a code of no clip may borrow).
+
+    Taken from the feature cache's entry (``models.datasets.feature_cache.FeatureCache``) when it
+    holds the clip: no reading, no STFT, the same values the analysis gives (the entry is that
+    analysis, keyed by the dataset's files and the representation). Otherwise the clip is analysed.
+    """
+    if cache is not None:
+        key = (str(cache.dir), cache.key(dataset, representation))
+        hit = _ENTRIES.get(key)
+        if hit is None:
+            entry = cache.lookup(dataset, representation)
+            if entry is not None:
+                hit = _ENTRIES[key] = (entry, {int(c): j for j, c in enumerate(entry.indices)}, entry.n_samples)
+                while len(_ENTRIES) > _ENTRIES_KEPT:
+                    _ENTRIES.popitem(last=False)
+        if hit is not None and int(i) in hit[1]:
+            entry, rows, lengths = hit
+            j = rows[int(i)]
+            return DecodeContext(n_samples=int(lengths[j]), feature_shape=tuple(entry[j].shape),
+                                 side={k: v for k, v in entry.side(j).items() if k != "phase"},
+                                 name=str(dataset.clips[i].name))
+    ctx = clip_context(representation, dataset, i)
+    return replace(ctx, side={k: v for k, v in ctx.side.items() if k != "phase"})
+
+
 # --- codes -> features ----------------------------------------------------------------------------
 @torch.no_grad()
 def decode_codes(model: LatentModel, codes: np.ndarray, latent_shape: Sequence[int]) -> np.ndarray:
@@ -161,6 +204,7 @@ def decode_to_sound(
     spectrogram: bool = True,
     estimated: bool = False,
     clip_index: int | None = None,
+    on_block: Callable[[np.ndarray], None] | None = None,
 ) -> Sound:
     """Decode codes against a clip context with an explicit phase method.
 
@@ -173,6 +217,8 @@ def decode_to_sound(
     phase : one of :data:`DECODE_PHASES`.
     gains : per-unit latent gains [shape=(d,)] (Colonel's dials), or None.
     spectrogram : compute the display spectrogram (the panel needs it; a morph step does not).
+    on_block : called with each block of samples [shape=(n,)] as soon as it is made (streaming
+        playback; module docstring); the display spectrogram is computed after the last.
 
     Raises
     ------
@@ -185,7 +231,8 @@ def decode_to_sound(
         feats = decode_features(model, representation, np.atleast_2d(codes), latent_shape=latent_shape,
                                 feature_shape=context.feature_shape, gains=gains)
         return sound_from_features(representation, feats, context=context, phase=phase, phase_config=phase_config,
-                                   title=title, spectrogram=spectrogram, estimated=estimated, clip_index=clip_index)
+                                   title=title, spectrogram=spectrogram, estimated=estimated, clip_index=clip_index,
+                                   on_block=on_block)
 
 
 def sound_from_features(
@@ -199,6 +246,7 @@ def sound_from_features(
     spectrogram: bool = True,
     estimated: bool = False,
     clip_index: int | None = None,
+    on_block: Callable[[np.ndarray], None] | None = None,
 ) -> Sound:
     """The second half of :func:`decode_to_sound`: decoded features (already laid out as a clip of
     ``context.feature_shape``, e.g. assembled from several decodings) to a :class:`Sound`.
@@ -207,12 +255,98 @@ def sound_from_features(
     information the representation does not read is refused.
     """
     side = _side_for(representation, context, phase)
-    with fixed_threads():
+    with fixed_threads(), (streaming(on_block) if on_block is not None else contextlib.nullcontext([])) as streamed:
         y = representation.synthesize(features, side=side or None, phase=phase, n_samples=context.n_samples,
                                       phase_config=phase_config)
+    if on_block is not None and not streamed:  # a method that does not stream: the whole sound at once
+        y = limit_peak(y)
+        on_block(y)
     method = phase if "phase" in representation.side_keys else "none"
     return _finish(y, representation.sample_rate, title, spectrogram=spectrogram, phase=method,
                    made=describe(method, phase_config), estimated=estimated, clip_index=clip_index)
+
+
+def sounds_from_features(
+    representation: Representation,
+    items: Sequence[tuple[np.ndarray, DecodeContext]],
+    *,
+    phase: str,
+    phase_config: PhaseConfig | None = None,
+    title: str = "decoded",
+    spectrogram: bool = False,
+    estimated: bool = False,
+    workers: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> list[Sound] | None:
+    """:func:`sound_from_features` of several ``(features, context)`` items, side by side on ``workers`` threads.
+
+    Each item is synthesised by the same single-threaded code as one :func:`sound_from_features`
+    call (torch on one thread, PGHI's kernels without the GIL), so every sound is the same bits
+    as its own call, whatever ``workers`` says: a morph's steps use every core and its end step
+    is still the click on its end point. The longest items start first (the slowest one bounds
+    the wall time).
+
+    workers : threads; the cores this process may use (:func:`models.threads.cpu_count`) when None.
+    should_stop : polled as items finish; when it says so, the items not started are dropped and
+        None is returned.
+    on_done : called with each finished item's index, on the calling thread.
+
+    Returns
+    -------
+    One :class:`Sound` per item, in ``items``' order, or None when stopped.
+    """
+    items = list(items)
+    sides = [_side_for(representation, ctx, phase) for _, ctx in items]  # refuse before any work
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+
+    def one(k: int) -> Sound:
+        if torch.get_num_threads() != 1:  # a fresh thread takes the count set below; never a guess
+            raise RuntimeError("phase reconstruction must run on one torch thread")
+        feats, ctx = items[k]
+        y = representation.synthesize(feats, side=sides[k] or None, phase=phase, n_samples=ctx.n_samples,
+                                      phase_config=phase_config)
+        method = phase if "phase" in representation.side_keys else "none"
+        return _finish(y, representation.sample_rate, title, spectrogram=spectrogram, phase=method,
+                       made=describe(method, phase_config), estimated=estimated)
+
+    out: list[Sound | None] = [None] * len(items)
+    longest_first = sorted(range(len(items)), key=lambda k: -int(items[k][1].n_samples))
+    with fixed_threads():
+        # A new pool for each call: a thread takes torch's thread count (1 here) at its first op
+        # and keeps it, so long-lived threads could run at another count set meanwhile.
+        with ThreadPoolExecutor(max_workers=max(1, min(workers or cpu_count(), len(items))),
+                                thread_name_prefix="synthesize") as pool:
+            futures = {pool.submit(one, k): k for k in longest_first}
+            try:
+                for fut in as_completed(futures):
+                    k = futures[fut]
+                    out[k] = fut.result()
+                    if on_done is not None:
+                        on_done(k)
+                    if should_stop is not None and should_stop():
+                        return None
+            finally:
+                for fut in futures:
+                    fut.cancel()
+    return [s for s in out if s is not None]
+
+
+@contextlib.contextmanager
+def streaming(on_block: Callable[[np.ndarray], None]) -> Iterator[list[int]]:
+    """Inside, every single-clip decoding on this thread hands its blocks of samples to ``on_block``
+    as they are made (clipped at full scale: module docstring). Yields the lengths of the blocks
+    handed over: empty afterwards means the method did not stream, and the caller hands the
+    finished sound over itself."""
+    sent: list[int] = []
+
+    def hand_over(block: np.ndarray) -> None:
+        sent.append(len(block))
+        on_block(np.clip(np.nan_to_num(np.asarray(block, dtype=np.float32)), -1.0, 1.0))
+
+    with blocks_to(hand_over):
+        yield sent
 
 
 def _side_for(representation: Representation, context: DecodeContext, phase: str) -> dict[str, np.ndarray]:
@@ -255,22 +389,29 @@ def render_original(representation: Representation, dataset: Any, i: int) -> Sou
 
 
 def decode_clip(model: LatentModel, representation: Representation, dataset: Any, i: int, codes: np.ndarray, *,
-                latent_shape: Sequence[int], phase: str = CLIP_PHASE, gains: np.ndarray | None = None) -> Sound:
+                latent_shape: Sequence[int], phase: str = CLIP_PHASE, gains: np.ndarray | None = None,
+                spectrogram: bool = True, on_block: Callable[[np.ndarray], None] | None = None,
+                context: DecodeContext | None = None) -> Sound:
     """Clip ``i``'s codes (its trajectory, or one code per clip) decoded at the clip's own length.
 
     The clip is analysed again for its side information (frame maxima, phase, length), which
-    costs one STFT and keeps the encoding small.
+    costs one STFT and keeps the encoding small, unless ``context`` is given
+    (:func:`envelope_context`: from the feature cache). ``on_block``: streaming, see
+    :func:`decode_to_sound`.
     """
-    return decode_to_sound(model, representation, codes, latent_shape=latent_shape,
-                           context=clip_context(representation, dataset, i), phase=phase, gains=gains,
-                           title=f"{dataset.clips[i].name} (decoded)", clip_index=i)
+    if context is None:
+        context = clip_context(representation, dataset, i)
+    return decode_to_sound(model, representation, codes, latent_shape=latent_shape, context=context, phase=phase,
+                           gains=gains, title=f"{dataset.clips[i].name} (decoded)", clip_index=i,
+                           spectrogram=spectrogram, on_block=on_block)
 
 
 def render_clip(model: LatentModel, representation: Representation, dataset: Any, encoding: Encoding, i: int, *,
-                gains: np.ndarray | None = None, phase: str = CLIP_PHASE) -> Sound:
+                gains: np.ndarray | None = None, phase: str = CLIP_PHASE, spectrogram: bool = True,
+                on_block: Callable[[np.ndarray], None] | None = None, context: DecodeContext | None = None) -> Sound:
     """The model's decoding of clip ``i`` from its stored codes (times ``gains``)."""
     return decode_clip(model, representation, dataset, i, encoding.trajectory(i), latent_shape=encoding.latent_shape,
-                       phase=phase, gains=gains)
+                       phase=phase, gains=gains, spectrogram=spectrogram, on_block=on_block, context=context)
 
 
 def render_code(

@@ -4,7 +4,10 @@ Every waypoint arrives as a :class:`~models.morphing.trajectory.Trajectory` (bui
 :mod:`models.morphing.sources`, or read from a render spec). Step ``k`` is the time-aligned
 interpolation of the two trajectories around it, decoded item by item with
 :func:`models.inference.decode.decode_to_sound`, the function every click uses: with the
-same phase method, a path's end step is the very sound of a click on its end point.
+same phase method, a path's end step is the very sound of a click on its end point. A render
+decodes every step and the morph first (the model's forward passes), then rebuilds their phases
+side by side on every core (:func:`models.inference.decode.sounds_from_features`: each sound on
+one torch thread, so the samples are those of decoding it alone, whatever the thread count).
 
 The continuous morph is one sound, not joined steps:
 
@@ -31,8 +34,8 @@ import numpy as np
 
 from models.errors import ConfigError
 from models.inference import layout as item_layout
-from models.inference.decode import DecodeContext, decode_codes, decode_to_sound, limit_peak, sound_from_features
-from models.inference.decode import ESTIMATED_PHASE
+from models.inference.decode import DecodeContext, decode_codes, decode_features, decode_to_sound, limit_peak
+from models.inference.decode import ESTIMATED_PHASE, describe, sounds_from_features
 from models.inference.engine import JobState, NullState
 from models.morphing import trajectory as tj
 from models.morphing.morph import MorphPath, fixed_threads, interpolate_path, path_positions, place_back
@@ -86,17 +89,34 @@ def context_of(representation: Any, traj: Trajectory) -> DecodeContext:
                          side=traj.decode_side() or {})
 
 
+def _held_once(traj: Trajectory) -> np.ndarray:
+    """The trajectory's codes, one code held over the clip decoded once and repeated (the same bits
+    as a held frame's click)."""
+    codes = np.array(traj.codes)
+    return codes[:1] if len(codes) > 1 and (codes == codes[0]).all() else codes
+
+
 def decode_trajectory(model: Any, representation: Any, traj: Trajectory, *, latent_shape: Sequence[int],
                       phase: str = ESTIMATED_PHASE, gains: np.ndarray | None = None, title: str = "decoded",
                       spectrogram: bool = False, estimated: bool = True) -> Any:
     """One trajectory -> a :class:`models.inference.decode.Sound`, on one torch thread (same bits anywhere)."""
-    codes = np.array(traj.codes)
-    if len(codes) > 1 and (codes == codes[0]).all():
-        codes = codes[:1]  # one code held: decoded once and repeated, the same bits as a held frame's click
+    codes = _held_once(traj)
     with fixed_threads():
         return decode_to_sound(model, representation, codes, latent_shape=latent_shape,
                                context=context_of(representation, traj), phase=phase, gains=gains, title=title,
                                spectrogram=spectrogram, estimated=estimated)
+
+
+def trajectory_features(model: Any, representation: Any, traj: Trajectory, *,
+                        latent_shape: Sequence[int]) -> tuple[np.ndarray, DecodeContext]:
+    """The decoded features of one trajectory and their context: the first half of
+    :func:`decode_trajectory`, whose second half several trajectories share
+    (:func:`models.inference.decode.sounds_from_features`)."""
+    ctx = context_of(representation, traj)
+    with fixed_threads():
+        feats = decode_features(model, representation, _held_once(traj), latent_shape=latent_shape,
+                                feature_shape=ctx.feature_shape)
+    return feats, ctx
 
 
 def step_trajectories(path: MorphPath, trajectories: Sequence[Trajectory], counts: tj.Counts, *, sample_rate: int,
@@ -118,47 +138,68 @@ def step_trajectories(path: MorphPath, trajectories: Sequence[Trajectory], count
 
 def render_path(model: Any, representation: Any, path: MorphPath, *, latent_shape: Sequence[int], layout: str,
                 trajectories: Sequence[Trajectory], centre: np.ndarray | None = None, embedding: Any = None,
-                state: JobState | None = None, phase: str = ESTIMATED_PHASE) -> MorphRender | None:
+                state: JobState | None = None, phase: str = ESTIMATED_PHASE,
+                workers: int | None = None) -> MorphRender | None:
     """Decode ``path`` to its steps and its continuous morph; ``None`` when stopped.
 
     layout : the model's item layout (:mod:`models.inference.layout`).
     trajectories : one per waypoint.
     embedding : given, the steps are also placed back on that map (:func:`morph.place_back`).
+    workers : threads that rebuild the phases of the steps and the morph side by side (every
+        core when None); each sound is single-threaded, so the samples do not depend on it.
+
+    Every step and the morph are decoded first (the model's forward passes, in order), then
+    synthesised side by side, the longest (the continuous morph) first.
     """
     with fixed_threads():
         return _render(model, representation, path, latent_shape=tuple(latent_shape), layout=layout,
                        trajectories=list(trajectories), centre=centre, embedding=embedding,
-                       state=state or NullState(), phase=phase)
+                       state=state or NullState(), phase=phase, workers=workers)
 
 
 def _render(model: Any, representation: Any, path: MorphPath, *, latent_shape: tuple[int, ...], layout: str,
             trajectories: list[Trajectory], centre: np.ndarray | None, embedding: Any, state: JobState,
-            phase: str) -> MorphRender | None:
+            phase: str, workers: int | None) -> MorphRender | None:
     p = path.params
     sr = int(representation.sample_rate)
     counts = grid(representation, layout, model.input_shape)
     steps_t = step_trajectories(path, trajectories, counts, sample_rate=sr, centre=centre)
     share = 0.7 if embedding is not None else 0.85
-    steps: list[np.ndarray] = []
-    made = ""
+    decoded = 0.1 * share  # the forward passes; the phases take the rest
+    jobs: list[tuple[np.ndarray, DecodeContext]] = []
     for k, t in enumerate(steps_t):
         if state.should_stop():
             return None
-        s = decode_trajectory(model, representation, t, latent_shape=latent_shape, phase=phase)
-        steps.append(s.y)
-        made = s.made
-        state.report(share * (k + 1) / len(steps_t), f"decoding step {k + 1}/{len(steps_t)}")
+        jobs.append(trajectory_features(model, representation, t, latent_shape=latent_shape))
+        state.report(decoded * (k + 1) / len(steps_t), f"decoding step {k + 1}/{len(steps_t)}")
     L = int(round(float(np.mean([t.n_samples for t in steps_t]))))
     overlap = min(int(round(float(p.crossfade) * L)), max(L - 1, 0))
     hop = L - overlap
     n_out = L + (p.n_steps - 1) * hop
     if state.should_stop():
         return None
-    state.report(share, "decoding the continuous morph")
+    state.report(decoded, "decoding the continuous morph")
     waypoints = [t.frozen() for t in trajectories] if p.mode == "freeze" else trajectories
-    morph = continuous_morph(model, representation, waypoints, layout=layout, latent_shape=latent_shape,
-                             n_samples=n_out, step_samples=L, hop_samples=hop, n_steps=p.n_steps,
-                             method=p.interpolation, centre=centre, phase=phase)
+    morph_job = continuous_morph_job(model, representation, waypoints, layout=layout, latent_shape=latent_shape,
+                                     n_samples=n_out, step_samples=L, hop_samples=hop, n_steps=p.n_steps,
+                                     method=p.interpolation, centre=centre, phase=phase)
+    if isinstance(morph_job, tuple):
+        jobs.append(morph_job)
+    finished = [0]
+
+    def done(_: int) -> None:
+        finished[0] += 1
+        state.report(decoded + (share - decoded) * finished[0] / len(jobs),
+                     f"rebuilding the phase: {finished[0]}/{len(jobs)} sounds")
+
+    sounds = sounds_from_features(representation, jobs, phase=phase, workers=workers,
+                                  should_stop=state.should_stop, on_done=done)
+    if sounds is None:
+        return None
+    ys = [s.y for s in sounds]
+    steps = ys[:len(steps_t)]
+    morph = ys[-1] if isinstance(morph_job, tuple) else morph_job
+    made = sounds[0].made if sounds else describe("none")
     codes = np.stack([t.mean for t in steps_t])
     xy = path_positions(np.stack([t.mean for t in trajectories]), path.xy, p.n_steps)
     out = MorphRender(codes=codes, xy=xy, steps=steps, morph=morph, sr=sr, step_samples=L, hop_samples=hop,
@@ -178,6 +219,23 @@ def continuous_morph(model: Any, representation: Any, trajectories: Sequence[Tra
                      n_steps: int, method: str = "linear", centre: np.ndarray | None = None,
                      phase: str = ESTIMATED_PHASE) -> np.ndarray:
     """One sound of ``n_samples`` whose weight moves smoothly from the first waypoint to the last."""
+    job = continuous_morph_job(model, representation, trajectories, layout=layout, latent_shape=latent_shape,
+                               n_samples=n_samples, step_samples=step_samples, hop_samples=hop_samples,
+                               n_steps=n_steps, method=method, centre=centre, phase=phase)
+    if not isinstance(job, tuple):
+        return job
+    sounds = sounds_from_features(representation, [job], phase=phase)
+    assert sounds is not None
+    return sounds[0].y
+
+
+def continuous_morph_job(model: Any, representation: Any, trajectories: Sequence[Trajectory], *, layout: str,
+                         latent_shape: Sequence[int], n_samples: int, step_samples: int, hop_samples: int,
+                         n_steps: int, method: str = "linear", centre: np.ndarray | None = None,
+                         phase: str = ESTIMATED_PHASE) -> tuple[np.ndarray, DecodeContext] | np.ndarray:
+    """:func:`continuous_morph` up to its synthesis: the decoded features and their context, ready for
+    :func:`models.inference.decode.sounds_from_features` beside the steps; a waveform model's morph,
+    which has no phase to rebuild, comes back finished."""
     cum = tj.path_lengths(np.stack([t.mean for t in trajectories]))
 
     def schedule(n: int) -> np.ndarray:
@@ -188,7 +246,7 @@ def continuous_morph(model: Any, representation: Any, trajectories: Sequence[Tra
         counts = grid(representation, layout, model.input_shape)
         traj = tj.continuous(trajectories, cum, counts, n_samples=n_samples, schedule=schedule, method=method,
                              centre=centre, keep=KEEP_ENDS)
-        return decode_trajectory(model, representation, traj, latent_shape=latent_shape, phase=phase).y
+        return trajectory_features(model, representation, traj, latent_shape=latent_shape)
     # a whole-clip model: decoded windows at evenly spaced places along the path
     k = int(np.clip(math.ceil(n_samples / (WINDOW_SECONDS * representation.sample_rate)) + 1, 2, MAX_WINDOWS))
     places = np.linspace(0.0, 1.0, k)
@@ -199,7 +257,7 @@ def continuous_morph(model: Any, representation: Any, trajectories: Sequence[Tra
         return _overlap_add(model, representation, parts, latent_shape=latent_shape, n_samples=n_samples,
                             places=places, schedule=schedule, phase=phase)
     return _assembled(model, representation, parts, latent_shape=latent_shape, n_samples=n_samples,
-                      places=places, schedule=schedule, phase=phase)
+                      places=places, schedule=schedule)
 
 
 def _window_weights(s: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,8 +268,14 @@ def _window_weights(s: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _assembled(model: Any, rep: Any, parts: list[Trajectory], *, latent_shape: Sequence[int], n_samples: int,
-               places: np.ndarray, schedule: Any, phase: str) -> np.ndarray:
-    """Spectral whole-clip models: decoded feature windows stretched, blended frame by frame, synthesised once."""
+               places: np.ndarray, schedule: Any) -> tuple[np.ndarray, DecodeContext]:
+    """Spectral whole-clip models: decoded feature windows stretched, blended frame by frame (to be
+    synthesised once).
+
+    Each output frame reads only its two windows, so a window is stretched at the frames that
+    read it and nowhere else (every operation is per frame: the same values as stretching
+    every window to the whole morph, without its (windows, frames, bins) array).
+    """
     stft = rep.stft_params
     n_src = int(round(float(np.mean([t.n_samples for t in parts]))))
     src_shape = tuple(rep.feature_shape(n_src))
@@ -221,22 +285,28 @@ def _assembled(model: Any, rep: Any, parts: list[Trajectory], *, latent_shape: S
     refs = [t.side.get("ref_db") for t in parts]
     top_db = float(getattr(rep.config, "top_db", 0.0) or 0.0)
     ref_out = max(float(r[0]) for r in refs) if all(r is not None for r in refs) and top_db else None
-    maps = []
-    for it, ref in zip(items, refs):
-        f = item_layout.from_items(it[None], item_layout.CLIPS, src_shape).astype(np.float64)
-        f = np.moveaxis(f[..., :natural], -1, 0)  # (frames, n_mels)
-        f = tj.resample_at(f, tj.stretch_positions(natural, m_out, keep=KEEP_ENDS))
+    positions = tj.stretch_positions(natural, m_out, keep=KEEP_ENDS)
+
+    def window(i: int, rows: np.ndarray) -> np.ndarray:
+        """Window ``i`` stretched to the morph's length, at output frames ``rows`` [shape=(len(rows), n_mels)]."""
+        f = item_layout.from_items(items[i][None], item_layout.CLIPS, src_shape).astype(np.float64)
+        f = tj.resample_at(np.moveaxis(f[..., :natural], -1, 0), positions[rows])  # (frames, n_mels)
         if ref_out is not None:  # one reference level for all: each window keeps its own loudness
-            f = np.where(f > 0, np.maximum(f + (float(ref[0]) - ref_out) / top_db, 0.0), 0.0)
-        maps.append(f)
+            f = np.where(f > 0, np.maximum(f + (float(refs[i][0]) - ref_out) / top_db, 0.0), 0.0)
+        return f
+
     j, w = _window_weights(schedule(m_out), places)
-    rows = np.arange(m_out)
-    stack = np.stack(maps)  # (k, m_out, n_mels)
-    frames = (1.0 - w)[:, None] * stack[j, rows] + w[:, None] * stack[j + 1, rows]
+    frames: np.ndarray | None = None
+    for jj in np.unique(j):
+        rows = np.flatnonzero(j == jj)
+        blend = (1.0 - w[rows])[:, None] * window(jj, rows) + w[rows][:, None] * window(jj + 1, rows)
+        if frames is None:
+            frames = np.empty((m_out, *blend.shape[1:]))
+        frames[rows] = blend
+    assert frames is not None  # m_out >= 1 frames, each between two windows
     feats = np.moveaxis(frames, 0, -1).astype(np.float32)
     side = {"ref_db": np.array([ref_out], np.float32)} if ref_out is not None else {}
-    ctx = DecodeContext(n_samples=int(n_samples), feature_shape=tuple(feats.shape), side=side)
-    return sound_from_features(rep, feats, context=ctx, phase=phase, spectrogram=False).y
+    return feats, DecodeContext(n_samples=int(n_samples), feature_shape=tuple(feats.shape), side=side)
 
 
 def _overlap_add(model: Any, rep: Any, parts: list[Trajectory], *, latent_shape: Sequence[int], n_samples: int,

@@ -129,11 +129,9 @@ def position_members(points: np.ndarray, xy: Sequence[float], *, visible: np.nda
         raise DatasetError("no visible sound on the map")
     d = np.linalg.norm(pts[idx] - np.asarray(xy, dtype=np.float64).reshape(1, 2), axis=1)
     order = np.argsort(d, kind="stable")[: int(k) + 1]
-    if len(order) == 1:
-        return idx[order], np.ones(1)
-    w = tj.neighbour_weights(d[order])
-    keep = w > 0
-    return idx[order[:-1]][keep], w[keep]
+    # one click needs no tree (a linear scan is cheaper than building one); the blend itself is
+    # the real-time cursor's, so a click and a scrub at one position sound the same
+    return tj.members_of_nearest(idx[order], d[order], k=int(k))
 
 
 def medoid_of_codes(trajectories: Sequence[np.ndarray]) -> int:

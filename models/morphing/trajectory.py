@@ -283,6 +283,24 @@ def neighbour_weights(dist: np.ndarray, *, power: float = 2.0) -> np.ndarray:
     return w / w.sum()
 
 
+def members_of_nearest(idx: np.ndarray, dist: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The blend of the ``k + 1`` nearest points, given in ascending distance.
+
+    idx, dist : [shape=(m,)], m <= k + 1. Returns (indices [shape=(<= k,)], weights summing to
+    1); zero weights dropped. The last of ``k + 1`` only sets where the others' weights reach 0;
+    a map of ``k`` points or fewer blends them all (inverse-distance weights), so that with two
+    sounds the midpoint is a blend too, not a jump from one to the other.
+    """
+    idx, dist = np.asarray(idx).reshape(-1), np.asarray(dist, dtype=np.float64).reshape(-1)
+    if len(idx) <= k:  # a far virtual edge: weights ~ d^-2 (continuous: the farthest distance is)
+        idx, dist = np.append(idx, -1), np.append(dist, 1e3 * max(float(dist.max()), 1e-300))
+    if len(idx) == 1:
+        return idx, np.ones(1)
+    w = neighbour_weights(dist)
+    keep = w > 0
+    return idx[:-1][keep], w[keep]
+
+
 # --- interpolation -------------------------------------------------------------------------------------
 def slerp_rows(a: np.ndarray, b: np.ndarray, u: np.ndarray | float, *, centre: np.ndarray | None = None) -> np.ndarray:
     """Slerp of each row of ``a`` towards the same row of ``b`` about ``centre``.

@@ -247,6 +247,25 @@ def _pghi_one(mag, a, m_fft, lam, tols, order, phase, n_known, out):  # pragma: 
             out[m, n] = (phase[m, n] + shift) % _TWO_PI
 
 
+def magnitude_order(flat: np.ndarray, floor: float | None = None) -> np.ndarray:
+    """Indices of ``flat`` by decreasing magnitude: the order :func:`_integrate` pops them in.
+
+    floor : given, only the coefficients above ``floor`` times the peak are sorted (the
+        integration never reads another's place in the order: its passes stop at that floor
+        and, with no known frames, only visit coefficients above it); the others follow in index
+        order. The phase is the same as with the whole order; the sort is a fraction of it when
+        most coefficients are weak. Only for integrations without known frames (those may sit
+        below the floor and are read in rank order).
+    """
+    # numpy's SIMD sort is several times numba's
+    peak = float(flat.max()) if flat.size else 0.0
+    if floor is None or not np.isfinite(peak):
+        return np.argsort(-flat)
+    strong = flat > peak * floor  # exactly _integrate's test against its last floor
+    above = np.flatnonzero(strong)
+    return np.concatenate([above[np.argsort(-flat[above])], np.flatnonzero(~strong)])
+
+
 def pghi(
     mag: np.ndarray,
     *,
@@ -308,8 +327,7 @@ def pghi(
 
     def one(i: int) -> None:
         m = np.ascontiguousarray(mag if mag.ndim == 2 else mag[i])
-        # numpy's SIMD sort is several times numba's; magnitude order, largest first
-        order = np.argsort(-m.ravel())
+        order = magnitude_order(m.ravel(), None if n_known else float(tols[-1]))
         phase = start.copy()
         if n_known:
             phase[:, :n_known] = known_phase if mag.ndim == 2 else known_phase[i]

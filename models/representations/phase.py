@@ -9,7 +9,8 @@ Methods
 "pghi"
     Phase-gradient heap integration (:mod:`pghi`): one pass, no iterations.
 "pghi+gla"
-    PGHI's phase as the starting point of ``pghi_gla_iters`` fast Griffin-Lim iterations.
+    PGHI's phase as the starting point of ``pghi_gla_iters`` fast Griffin-Lim iterations, chunk
+    by chunk from the start (:mod:`phase_stream`), so a sound can play while it is computed.
 "librosa"
     ``librosa.griffinlim`` (reference for the benchmark; slower, not batched).
 "default"
@@ -28,6 +29,7 @@ import numpy as np
 from models.errors import ConfigError
 from models.representations.griffinlim import griffin_lim
 from models.representations.pghi import pghi
+from models.representations.phase_stream import current_sink, reconstruct_blocks
 from models.representations.stft import StftParams, istft
 
 PhaseMethod = Literal["default", "original", "gla", "pghi", "pghi+gla", "librosa"]
@@ -56,7 +58,8 @@ class PhaseConfig:
     seed : int
         Seed of random initial phases.
     device : str
-        Torch device of Griffin-Lim ("cpu", "cuda", ...).
+        Torch device of "gla" ("cpu", "cuda", ...). "pghi+gla" runs in numpy, chunk by chunk
+        (windows of a few dozen frames, where torch's per-call cost exceeds the FFTs').
     """
 
     n_iter: int = 32
@@ -133,11 +136,16 @@ def reconstruct(
         ph = pghi(mag, params=params, tol=cfg.pghi_tol, seed=cfg.seed)
         return _istft(mag * np.exp(1j * ph), params, length)
     if chosen == "pghi+gla":
-        ph = pghi(mag, params=params, tol=cfg.pghi_tol, seed=cfg.seed)
-        return griffin_lim(
-            mag, params=params, n_iter=cfg.pghi_gla_iters, momentum=cfg.momentum, init=ph,
-            length=length, device=cfg.device,
-        )
+        # chunked, so that a sound can play while its later chunks are computed (phase_stream);
+        # a single clip's blocks also go to the thread's block sink, if one is set
+        sink = current_sink() if mag.ndim == 2 else None
+        blocks = []
+        for block in reconstruct_blocks(mag, params=params, length=length, n_iter=cfg.pghi_gla_iters,
+                                        momentum=cfg.momentum, tol=cfg.pghi_tol, seed=cfg.seed):
+            if sink is not None:
+                sink(block)
+            blocks.append(block)
+        return np.concatenate(blocks, axis=-1)
     # "librosa": the reference implementation, one clip at a time
     if mag.ndim == 3:
         return np.stack([reconstruct(m, params=params, method="librosa", length=length, config=cfg) for m in mag])
