@@ -51,19 +51,39 @@ natsiou() {
 }
 
 lionello() {
-    # Lionello & Purwins, on spoken digits from espeak-ng: 2 voices x 4 variants (8 speakers) x
-    # 10 digits x 4 takes (320 clips; the grouped split tests on one unseen speaker).
-    build digits "$WORK/digits" --voices en-us en-gb --variants m1 m3 f2 f4 --repetitions 4
-    # The bottleneck classifier and the latent space: the CC-VAE (CPU size), 40 epochs.
-    "$LT" compare --data "$WORK/digits" --presets lionello-ccvae-digits-small \
-        --epochs 40 --threads "$THREADS" --device cpu \
-        --metrics rmse knn1_accuracy mfcc_dtw --cache-dir "$CACHE" --out "$WORK/runs/lionello-digits-class"
-    # CC-VAE vs DC-VAE (CPU-size presets, with the classifier), 5 epochs each. The DC-VAE costs
-    # ~20 GFLOP a batch of 32 (5 s a step on one idle core, 10-50 s on our shared one).
-    "$LT" compare --data "$WORK/digits" \
-        --presets lionello-ccvae-digits-small lionello-dcvae-digits-small \
-        --epochs 5 --threads "$THREADS" --device cpu \
-        --metrics rmse knn1_accuracy mfcc_dtw --cache-dir "$CACHE" --out "$WORK/runs/lionello-digits"
+    # Lionello & Purwins, both 1-NN protocols (docs/results/lionello.md, 1 December 2026). Spoken
+    # digits from espeak-ng: 8 training speakers (en-us, en-gb x m1 m3 f2 f4) x 10 digits x 16
+    # takes (speed and pitch jittered), 1,280 clips, split at random over clips (stratified by
+    # digit, 70/10/20): the test side holds held-out takes of the training speakers (the paper's
+    # protocol, one speaker's 400 / 100 clips). 4 unseen speakers (en-us m2 m5 f1 f3) x 2 takes.
+    build digits "$WORK/digits-seen16" --voices en-us en-gb --variants m1 m3 f2 f4 --repetitions 16
+    build digits "$WORK/digits-unseen" --voices en-us --variants m2 m5 f1 f3 --repetitions 2
+    folder_by_digit "$WORK/digits-seen16" "$WORK/folder-digits-seen16"
+    folder_by_digit "$WORK/digits-unseen" "$WORK/folder-digits-unseen"
+    local run=$WORK/runs/lionello-w2
+    # CC-VAE (CPU size) with the multi-resolution STFT term; 3,000 steps, then resumed to 5,000
+    [ -e "$run/best.safetensors" ] || \
+    "$LT" train --preset lionello-ccvae-digits-small --data "$WORK/folder-digits-seen16" --run-dir "$run" \
+        --seed 0 --device cpu --threads "$THREADS" --cache-dir "$CACHE" --epochs 1000 --max-steps 3000 \
+        --set train.batch_size=8 --set train.lr=0.001 --set train.patience=0 --set model.stft_weight=1.0 \
+        --set 'train.split=[0.7,0.1,0.2]'
+    "$LT" evaluate --run-dir "$run" --split test --cache-dir "$CACHE"
+    "$LT" evaluate --run-dir "$run" --unseen "$WORK/folder-digits-unseen" --cache-dir "$CACHE"
+    "$LT" train --run-dir "$run" --resume --threads "$THREADS" --max-steps 5000 --cache-dir "$CACHE"
+    "$LT" evaluate --run-dir "$run" --split test --cache-dir "$CACHE"
+    "$LT" evaluate --run-dir "$run" --unseen "$WORK/folder-digits-unseen" --cache-dir "$CACHE"
+}
+
+folder_by_digit() {  # folder_by_digit <fsdd> <out>: the digits as a folder with one sub-folder per
+    # digit (labels = digit, no group key), so the trainer's split is random over clips instead of
+    # grouped by speaker: held-out takes of the speakers it trains on (Lionello's protocol)
+    local fsdd=$1 out=$2 f b
+    [ -e "$out" ] && return 0
+    for f in "$fsdd"/*.wav; do
+        b=$(basename "$f")
+        mkdir -p "$out/${b%%_*}"
+        ln -s "$(realpath "$f")" "$out/${b%%_*}/$b"
+    done
 }
 
 folder_by_family() {  # folder_by_family <notes> <out>: the notes as a folder of audio, one sub-folder

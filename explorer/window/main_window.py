@@ -36,6 +36,7 @@ from explorer.play.play_flow import PlayFlow
 from explorer.sound.audio_out import AudioOutput, RecordingSink
 from explorer.sound.sound_panel import GainsPanel, SoundPanel
 from explorer.training.trainer_panel import install_trainer_panel
+from explorer.window import gui_gc
 from explorer.window.map_toolbar import MapToolbar
 from explorer.window.notifier import Notifier
 from explorer.window.own_data_flow import OwnDataFlow
@@ -65,6 +66,8 @@ class MainWindow(FilesMixin, QMainWindow):
         model_loader: Callable[[str], LoadedModel] = load_model,
     ) -> None:
         super().__init__()
+        gui_gc.hold()  # the cycle collector on the GUI thread only (see gui_gc), until the window closes
+        self._gc_held = True
         self.setWindowTitle(f"latent-explorer {__version__}")
         self.setAcceptDrops(True)
         self.controller = controller or Controller()
@@ -531,6 +534,9 @@ class MainWindow(FilesMixin, QMainWindow):
         self.runner.cancel_all()
         self.runner.wait(3000)
         self.audio.close()
+        if self._gc_held:
+            self._gc_held = False
+            gui_gc.release()
         super().closeEvent(ev)
 
     def start(self, argv_paths: list[str], *, restore: bool = True, demo: bool = True) -> None:
