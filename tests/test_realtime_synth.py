@@ -226,6 +226,7 @@ class Gate(torch.nn.Module):
     def __init__(self, model: LatentModel) -> None:
         super().__init__()
         self.inner, self.open, self.threads = model, __import__("threading").Event(), []
+        self.entered = __import__("threading").Event()  # a decoding has started (and may be waiting)
 
     def __getattr__(self, name):
         try:
@@ -235,6 +236,7 @@ class Gate(torch.nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         self.threads.append(torch.get_num_threads())
+        self.entered.set()
         assert self.open.wait(timeout=30)
         self.left = getattr(self, "left", 0) + 1
         return self.inner.decode(z)
@@ -307,7 +309,9 @@ def test_a_grain_synth_through_the_producer_never_waits_for_its_decoding(wave):
     model, rep = wave
     gate = Gate(model)
     e = PlayEngine(lambda: GrainSynth(gate, rep, latent_shape=(2,)), sr=SR, config=EngineConfig(voices=1))
-    e.set_field(PositionField(np.array([[0.0, 0.0], [1.0, 0.0]]), np.stack([LOW, HIGH])))
+    # labelled pitches: no f0 estimate decodes through the gated model on the engine's pitch thread
+    e.set_field(PositionField(np.array([[0.0, 0.0], [1.0, 0.0]]), np.stack([LOW, HIGH]),
+                              pitches=np.array([60.0, 60.0])))
     e.set_xy(0.0, 0.0)
     e.start()
     p = Producer(e, card_block=128)
@@ -325,9 +329,12 @@ def test_a_grain_synth_through_the_producer_never_waits_for_its_decoding(wave):
 
     low = play_blocks(60, settle=True)
     gate.open.clear()
+    gate.entered.clear()
     e.set_xy(1.0, 0.0)
-    held = play_blocks(60, settle=False)  # HIGH's decoding is blocked: the pulls go on, LOW plays on
-    assert len(gate.threads) > gate.left  # a decoding was under way while the engine made these hops
+    held = [play_blocks(4, settle=False)]  # the move asks for HIGH's decoding
+    assert gate.entered.wait(timeout=30)  # it has started, and waits on the closed gate
+    held.append(play_blocks(56, settle=False))  # the pulls go on meanwhile (a wait would hang here), LOW plays on
+    held = np.concatenate(held)
     gate.open.set()
     e.settle(timeout=30)
     high = play_blocks(60, settle=True)
