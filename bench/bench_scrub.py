@@ -41,7 +41,7 @@ from models.datasets import open_dataset
 from models.inference.encode import encode_dataset
 from models.mapping.projection import PCAProjector
 from models.realtime.engine import EngineConfig, PlayEngine, Producer
-from models.realtime.position import PositionField
+from models.realtime.position import PositionField, pitch_labels
 from models.realtime.synth import make_synth
 from models.representations import representation_from_dict
 
@@ -64,7 +64,7 @@ def demo_engine(config: EngineConfig, path: Path) -> tuple[PlayEngine, np.ndarra
     enc = encode_dataset(ckpt.model, rep, ds)
     ok = np.flatnonzero(enc.ok)
     points = PCAProjector().fit(enc.clip_codes[ok]).points
-    pitches = np.array([float(ds.clips[i].labels.get("pitch", np.nan)) for i in ok])
+    pitches = pitch_labels(ds, ok)
     engine = PlayEngine(lambda: make_synth(ckpt.model, rep, latent_shape=enc.latent_shape, layout=enc.layout),
                         sr=int(rep.sample_rate), config=config)
     engine.set_field(PositionField(points, enc.clip_codes[ok], pitches=pitches))

@@ -29,25 +29,13 @@ from models.config import config_from_dict, config_to_dict
 from models.errors import LatentExplorerError
 from models.realtime.engine import EngineConfig, PlayEngine, Producer, write_take
 from models.realtime.live_input import FileInput, LiveCursor, LiveEncoder, SoundCardInput
-from models.realtime.position import PositionField
+from models.realtime.position import PositionField, pitch_labels
 from models.realtime.synth import make_synth
 
 #: OSC listening hosts offered: only this computer (the default), or every network interface
 LOCAL_ONLY, ANY_HOST = "127.0.0.1", "0.0.0.0"
 #: how often the cursor, the OSC feedback and the underrun count are refreshed
 UI_HZ = 30
-
-
-def pitch_labels(dataset: Any, clips: np.ndarray) -> np.ndarray | None:
-    """Each map point's MIDI pitch label (NSynth's ``pitch``), NaN where a clip has none; None if no clip has one."""
-    out = np.full(len(clips), np.nan)
-    for j, c in enumerate(clips):
-        v = dataset.clips[int(c)].labels.get("pitch")
-        try:
-            out[j] = float(v)
-        except (TypeError, ValueError):
-            continue
-    return out if np.isfinite(out).any() else None
 
 
 class PlayFlow(QObject):

@@ -11,6 +11,7 @@ times a second. No Qt.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -118,3 +119,15 @@ class PositionField:
         span = np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
         u, v = np.clip((np.asarray([x, y], dtype=np.float64) - self._lo) / span, 0.0, 1.0)
         return float(u), float(v)
+
+
+def pitch_labels(dataset: Any, clips: np.ndarray) -> np.ndarray | None:
+    """Each map point's MIDI pitch label (NSynth's ``pitch``), NaN where a clip has none; None if no clip has one."""
+    out = np.full(len(clips), np.nan)
+    for j, c in enumerate(clips):
+        v = dataset.clips[int(c)].labels.get("pitch")
+        try:
+            out[j] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out if np.isfinite(out).any() else None
