@@ -17,8 +17,11 @@ producer's step time (one engine pull + resample) median and worst against the e
 period; control-to-sound latency in stream samples: in the engine (posted -> the hop that plays
 it, from the engine's control log) and end to end (the sound card's position when the control
 was posted -> the device sample that plays it: the ring's lookahead and the resampler's delay
-included). Verdict last: PASS with no underrun, every step inside the block period, and both
-latencies within 30 ms.
+included); the CPU time the host stole from this (virtual) machine during the run, where
+Linux reports it. Verdict last: PASS with no underrun, the producer keeping up (its 99.9th
+percentile step inside the engine block's period: a lone stalled step is what the ring's
+``EngineConfig.stall_s`` margin is there to ride out, and the underrun count says whether it
+did), and both latencies within 30 ms.
 
     .venv/bin/python bench/bench_scrub.py [--seconds 60] [--device-sr 48000] [--model natsiou-notes]
 """
@@ -46,6 +49,8 @@ from models.realtime.synth import make_synth
 from models.representations import representation_from_dict
 
 LATENCY_GOAL_MS = 30.0
+#: underruns this soon after the host stole CPU are counted apart (information: the verdict counts all)
+STOLEN_WINDOW_S = 0.030
 
 
 def checkpoint_path(model: str | None) -> Path:
@@ -69,6 +74,16 @@ def demo_engine(config: EngineConfig, path: Path) -> tuple[PlayEngine, np.ndarra
                         sr=int(rep.sample_rate), config=config)
     engine.set_field(PositionField(points, enc.clip_codes[ok], pitches=pitches))
     return engine, points
+
+
+def stolen_cpu_s() -> float | None:
+    """Seconds of CPU the hypervisor gave to others (/proc/stat's steal column), None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def gesture(points: np.ndarray, seconds: float, seed: int = 0):
@@ -99,6 +114,7 @@ def main() -> None:
                     help="the engine's lookahead in model samples (default EngineConfig's): latency against underruns")
     args = ap.parse_args()
     load_start = os.getloadavg()
+    stolen_start = stolen_cpu_s()
 
     config = EngineConfig() if args.lookahead is None else EngineConfig(lookahead=args.lookahead)
     path = checkpoint_path(args.model)
@@ -115,6 +131,8 @@ def main() -> None:
     buf = np.zeros(block, np.float32)
     peak = [0.0]
     late = [0]
+    stolen = np.zeros(n_blocks)  # the host's stolen CPU seen after each block (s)
+    short: list[int] = []  # blocks that underran
 
     def card() -> None:
         t0 = time.perf_counter()
@@ -126,8 +144,12 @@ def main() -> None:
                 time.sleep(delay)
             else:
                 late[0] += 1
+            before = producer.underruns
             producer.read_into(buf)
             peak[0] = max(peak[0], float(np.abs(buf).max()))
+            stolen[i] = stolen_cpu_s() or 0.0  # after the read: the next deadline is a block away
+            if producer.underruns > before:
+                short.append(i)
 
     producer.fill_up()  # the stream opens with its lookahead ready, as a card's first callback finds it
     engine.settle(timeout=60)  # a grain synth: its first sound decoded
@@ -137,6 +159,7 @@ def main() -> None:
     consumer.join()
     producer.close()
     load_end = os.getloadavg()
+    stolen_end = stolen_cpu_s()
     if producer.error is not None:
         raise producer.error
 
@@ -160,9 +183,19 @@ def main() -> None:
           f"engine block {config.block} samples at {engine.sr} Hz = {engine_period_ms:.1f} ms, "
           f"card block {block} at {args.device_sr} Hz = {period_ms:.1f} ms, lookahead {producer.lookahead} device samples"
           + (f", {synth.decodes} grain decodings" if hasattr(synth, "decodes") else ""))
-    print(f"underruns: {producer.underruns} (card blocks read late by the simulated clock: {late[0]})")
-    print(f"producer step: median {np.median(steps):.2f} ms, worst {steps.max():.2f} ms, "
-          f"vs engine block period {engine_period_ms:.1f} ms ({producer.steps} steps)")
+    if stolen_start is not None and stolen_end is not None:
+        print(f"CPU stolen by the host during the run: {stolen_end - stolen_start:.2f} s (all cores)")
+    window = max(1, int(round(STOLEN_WINDOW_S / period)))
+    seen = np.concatenate([[stolen[0]], stolen])  # seen[i]: before block i
+    near = seen[window + 1:] - seen[: len(seen) - window - 1] > 0  # block i + window: steal in its window
+    hit = [i for i in short if seen[i + 1] - seen[max(0, i - window)] > 0]
+    print(f"underruns: {producer.underruns} (card blocks read late by the simulated clock: {late[0]}); "
+          f"{len(hit)} of them within {STOLEN_WINDOW_S * 1e3:.0f} ms after CPU stolen by the host "
+          f"(as are {100 * near.mean():.0f} % of all blocks)")
+    p999 = float(np.percentile(steps, 99.9))
+    print(f"producer step: median {np.median(steps):.2f} ms, 99.9th percentile {p999:.2f} ms, worst {steps.max():.2f} ms, "
+          f"vs engine block period {engine_period_ms:.1f} ms ({producer.steps} steps; "
+          f"ring margin for a stalled step {config.stall_s * 1e3:.0f} ms)")
     print(f"control-to-sound in the engine: median {np.median(in_engine):.1f} ms, worst {in_engine.max():.1f} ms "
           f"({len(in_engine)} controls; hop {engine.hop} samples)")
     print(f"control-to-sound end to end (ring + resampler): median {np.median(end_to_end):.1f} ms, "
@@ -171,8 +204,8 @@ def main() -> None:
     fails = []
     if producer.underruns:
         fails.append(f"{producer.underruns} underruns")
-    if steps.max() >= engine_period_ms:
-        fails.append(f"worst step {steps.max():.1f} ms >= block period {engine_period_ms:.1f} ms")
+    if p999 >= engine_period_ms:
+        fails.append(f"99.9th percentile step {p999:.1f} ms >= block period {engine_period_ms:.1f} ms")
     if in_engine.max() > LATENCY_GOAL_MS:
         fails.append(f"engine latency {in_engine.max():.1f} ms > {LATENCY_GOAL_MS:.0f} ms")
     if end_to_end.max() > LATENCY_GOAL_MS:

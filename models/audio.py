@@ -8,6 +8,7 @@ atomic.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import samplerate
 import soundfile as sf
 import soxr
 
@@ -148,10 +150,12 @@ def resample(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
 class StreamResampler:
     """:func:`resample` for a stream fed block by block (the real-time player's model -> device rate).
 
-    soxr's ``ResampleStream`` in its variable-rate mode: at a fixed ratio it has the same HQ
-    filter (about 80 dB SNR here) but returns output in step with its input (768 samples per
-    256 at 16 -> 48 kHz) with about 2 ms of delay, where the fixed-rate mode holds a whole DFT
-    block back (up to 30 ms, bursts of 1468 samples): too late for "audible within 30 ms".
+    libsamplerate's "sinc_medium" converter (``samplerate``): about 130 dB SNR here, output in
+    step with its input (384 samples per 128 at 16 -> 48 kHz) and a fixed delay of under 3 ms at
+    16 kHz in (1 ms at 44.1 kHz). soxr streams hold more back: its variable-rate mode a steady
+    15 ms at 16 -> 48 kHz (80 dB), its fixed-rate mode up to 37 ms in bursts, which a player
+    promising "audible within 30 ms" cannot spend (``bench/bench_scrub.py`` measures it). Offline
+    work keeps soxr (:func:`resample`): there delay costs nothing and its filter is the sharper.
     The same rate passes blocks through untouched.
 
     ``process(y)`` : np.ndarray [shape=(n,)] -> [shape=(about n * target_sr / sr,), dtype=float32]
@@ -161,13 +165,32 @@ class StreamResampler:
         self.sr, self.target_sr = int(sr), int(target_sr)
         if self.sr <= 0 or self.target_sr <= 0:
             raise ConfigError(f"sample rates must be > 0 Hz, got {sr} and {target_sr}")
+        self.ratio = self.target_sr / self.sr
         self._stream = (None if self.sr == self.target_sr
-                        else soxr.ResampleStream(self.sr, self.target_sr, 1, dtype="float32", quality="HQ", vr=True))
+                        else samplerate.Resampler("sinc_medium", channels=1))
+        self._n_in = 0
+        self._n_out = 0
 
     def process(self, y: np.ndarray, *, last: bool = False) -> np.ndarray:
-        """The next output samples for the next input block (``last``: flush the filter's tail)."""
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        return y if self._stream is None else self._stream.resample_chunk(y, last=last)
+        """The next output samples for the next input block (``last``: flush the filter's tail,
+        so the whole stream has ``ceil(n_in * target_sr / sr)`` samples, as :func:`resample` gives)."""
+        y = np.ascontiguousarray(y, dtype=np.float32).reshape(-1)
+        if self._stream is None:
+            return y
+        out = np.asarray(self._stream.process(y, self.ratio), dtype=np.float32).reshape(-1)
+        self._n_in += len(y)
+        self._n_out += len(out)
+        if not last:
+            return out
+        # libsamplerate hands its held-back tail out only for more input: push silence through
+        want = int(math.ceil(self._n_in * self.ratio)) - self._n_out
+        parts, pad = [out], np.zeros(max(64, int(self.sr * 0.005)), np.float32)
+        while want > 0:
+            more = np.asarray(self._stream.process(pad, self.ratio), dtype=np.float32).reshape(-1)[:want]
+            parts.append(more)
+            want -= len(more)
+        self._n_out = int(math.ceil(self._n_in * self.ratio))
+        return np.concatenate(parts)
 
 
 def _read(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]:

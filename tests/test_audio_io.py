@@ -195,3 +195,29 @@ def test_save_wav_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pyte
         save_wav(target, _tone(8000, 0.2, 880.0), sr=8000)
     assert target.read_bytes() == before  # the old file, whole
     assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # and no temporary left behind
+
+
+@pytest.mark.parametrize(("sr", "target"), [(16000, 48000), (22050, 48000), (48000, 44100), (8000, 8000)])
+def test_stream_resampler_joins_into_the_offline_resampling_and_holds_little_back(sr, target):
+    """Blocks of 128 come out in step with their input (the real-time player's latency: under 3 ms
+    held back at any point) and, flushed, join into what ``resample`` gives for the whole sound."""
+    from scipy import signal
+
+    from models.audio import StreamResampler, resample
+
+    rng = np.random.default_rng(0)
+    y = signal.lfilter(*signal.butter(6, 0.3), rng.standard_normal(3000)).astype(np.float32) * 0.3  # band-limited
+    r = StreamResampler(sr, target)
+    parts, fed, got = [], 0, 0
+    for i in range(0, len(y) - 128, 128):
+        out = r.process(y[i: i + 128])
+        parts.append(out)
+        fed, got = fed + 128, got + len(out)
+        assert fed * target / sr - got <= 0.003 * target + 1, (fed, got)
+    parts.append(r.process(y[fed:], last=True))
+    joined = np.concatenate(parts)
+    want = resample(y, sr, target)
+    assert joined.dtype == np.float32 and len(joined) == len(want)
+    tail = int(0.005 * target)  # where the sound stops dead the two filters' edges differ a little
+    assert np.abs(joined - want)[:-tail].max() < 2e-3 * np.abs(want).max()
+    assert np.sqrt(np.mean((joined - want)[-tail:] ** 2)) < 2e-2 * np.abs(want).max()

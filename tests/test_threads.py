@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pytest
 import torch
 
@@ -61,3 +64,82 @@ def test_batch_threads_defaults_and_errors() -> None:
         BatchThreads([0])
     with pytest.raises(ValueError):
         BatchThreads(retry_every=0)
+
+
+def test_realtime_switching_lowers_the_interval_while_any_user_is_inside() -> None:
+    import sys
+
+    from models.threads import REALTIME_SWITCH_INTERVAL, realtime_switching
+
+    before = sys.getswitchinterval()
+    with realtime_switching():
+        assert sys.getswitchinterval() == pytest.approx(min(before, REALTIME_SWITCH_INTERVAL))
+        with realtime_switching():  # a second stream
+            pass
+        assert sys.getswitchinterval() == pytest.approx(min(before, REALTIME_SWITCH_INTERVAL))  # one still plays
+    assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_a_producer_holds_the_realtime_interval_from_start_to_close() -> None:
+    import sys
+
+    from models.realtime.engine import EngineConfig, PlayEngine, Producer
+    from models.threads import REALTIME_SWITCH_INTERVAL
+
+    class Silent:
+        sr, hop, latent_dim = 8000, 64, 2
+
+        def reset(self) -> None:
+            pass
+
+        def step(self, code, *, level=None, shift=0.0):
+            return np.zeros(64, np.float32)
+
+    before = sys.getswitchinterval()
+    p = Producer(PlayEngine(Silent, sr=8000, config=EngineConfig()))
+    p.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(min(before, REALTIME_SWITCH_INTERVAL))
+    finally:
+        p.close()
+    assert sys.getswitchinterval() == pytest.approx(before)
+    p.close()  # twice: nothing left to restore
+    assert sys.getswitchinterval() == pytest.approx(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread priority is Linux's")
+def test_lower_thread_priority_changes_the_calling_thread_only() -> None:
+    import threading
+
+    from models.threads import lower_thread_priority
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def work() -> None:
+        tid = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, tid)
+        seen["ok"] = lower_thread_priority(3)
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen["ok"] and seen["after"] == min(19, seen["before"] + 3)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # this thread keeps its own
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no nice() here")
+def test_a_process_started_with_the_nice_variable_runs_nicer() -> None:
+    import subprocess
+    import sys
+
+    from models.threads import NICE_ENV
+
+    code = ("import os; from models.threads import apply_nice_from_env; b = os.nice(0); "
+            "apply_nice_from_env(); print(b, os.nice(0))")
+    for value, added in (("4", 4), ("not a number", 0), ("", 0)):
+        env = {**os.environ, NICE_ENV: value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        before, after = map(int, out.stdout.split())
+        assert after == min(19, before + added), (value, out.stdout)

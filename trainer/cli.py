@@ -13,6 +13,7 @@ import sys
 from models import __version__
 from models.atomic import os_error_message
 from models.errors import LatentExplorerError
+from models.threads import apply_nice_from_env
 
 # Sub-command modules, in the order they appear in --help.
 _COMMAND_MODULES = (
@@ -86,6 +87,7 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    apply_nice_from_env()  # before any thread exists: they inherit it
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))

@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from PySide6.QtCore import QIODevice, QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from models.events import Event, EventError, parse_event
+from models.threads import NICE_ENV
 
 #: how the app runs the trainer: the same interpreter, so the same installed packages
 TRAINER_COMMAND = (sys.executable, "-m", "trainer")
+#: the nice value a run the app starts adds to its own
+TRAINER_NICE = 10
 
 
 class LineSplitter:
@@ -74,6 +77,8 @@ class TrainerProcess(QObject):
         self.proc = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
+        # the trainer yields the CPU to the window (models.threads.NICE_ENV), as t-SNE's child does
+        env.insert(NICE_ENV, str(TRAINER_NICE))
         if threads:
             # one core for the GUI: the trainer must not starve the app's event loop
             for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):

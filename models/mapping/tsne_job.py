@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import LatentExplorerError
+from models.threads import lower_thread_priority
 
 #: modules the fork server imports once, so each t-SNE child starts with them loaded
 PRELOAD = ["openTSNE", "models.mapping.tsne_job"]
@@ -167,6 +168,7 @@ def loads_embedding(state: bytes) -> Any:
 # --- the child's side ----------------------------------------------------------------------------------
 def _child_main(conn: Any, job: str, kwargs: dict[str, Any]) -> None:
     """Entry point of the child process: run ``job``, stream partials, send the result or the error."""
+    lower_thread_priority(10)  # before openTSNE starts its threads (they inherit it): the window first
     try:
         stop = [False]
         start: list[np.ndarray] = []

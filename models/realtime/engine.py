@@ -15,6 +15,7 @@ release, a fast fade when a voice is stolen). No Qt.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import math
@@ -35,6 +36,7 @@ from models.audio import StreamResampler
 from models.errors import ConfigError
 from models.morphing.export_audio import DAW_RATE, ExportOptions, finish_signals, write_export
 from models.realtime.position import PositionField
+from models.threads import lower_thread_priority, realtime_switching, single_torch_thread
 
 if TYPE_CHECKING:
     from models.realtime.synth import BlockSynth
@@ -50,10 +52,14 @@ class EngineConfig:
         Python loop) stays a small part of the block's period.
     lookahead : samples (model rate) the producer keeps ahead of the sound card; with the hop it
         bounds the output latency, so it is kept small (the producer raises it to the sound
-        card's callback block plus a margin and the callback's fade reserve when that is
-        larger). 128 at 16 kHz: with the app's 256-sample callback at 48 kHz a control posted
-        when the ring is at its fullest is heard 25 ms later (192 measured 32.8 ms:
-        tests/test_realtime_engine.py::test_real_synth_jump_is_heard_within_30_ms...).
+        card's callback block plus ``stall_s`` and the callback's fade reserve when that is
+        larger).
+    stall_s : how long a producer step may stall (the OS, a virtual machine's stolen CPU, a
+        thread holding the GIL) before the card runs short: the ring's margin beyond the card's
+        block and the fade reserve. It is latency: with the app's 256-sample callback at 48 kHz
+        and the default 10 ms, a control posted when the ring is at its fullest is heard 20-25
+        ms later (tests/test_realtime_engine.py::test_real_synth_jump_is_heard_within_30_ms...;
+        ``bench/bench_scrub.py`` prints both sides of the trade).
     smoothing_s : time constant of the code's glide to a new target (one pole per hop). The
         synths crossfade frames or grains already; this only takes the edge off a jump, and it
         counts in the latency.
@@ -69,6 +75,7 @@ class EngineConfig:
 
     block: int = 128
     lookahead: int = 128
+    stall_s: float = 0.010
     smoothing_s: float = 0.005
     voices: int = 4
     attack_s: float = 0.005
@@ -82,7 +89,7 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.block < 1 or self.lookahead < 0 or self.voices < 1:
             raise ConfigError("block and voices must be at least 1, lookahead at least 0")
-        if min(self.smoothing_s, self.attack_s, self.release_s, self.steal_s) < 0 or self.take_max_s <= 0:
+        if min(self.smoothing_s, self.attack_s, self.release_s, self.steal_s, self.stall_s) < 0 or self.take_max_s <= 0:
             raise ConfigError("smoothing, fade and take times must not be negative")
 
 
@@ -577,6 +584,8 @@ def _pitch_worker(engine_ref: weakref.ref, jobs: queue.SimpleQueue) -> None:
     points a gesture has already left keeps it to the points the cursor rests on.
     """
     probe = None  # its own synth: never one of the voices, never the audio thread's
+    single_torch_thread()
+    lower_thread_priority()  # the sound first: a pitch can come a little later
     while True:
         job = jobs.get()
         while job is not None:  # a scrub passes many points: only the latest matters now (the
@@ -626,7 +635,7 @@ class Producer:
     """Keeps a preallocated ring ``lookahead`` device samples ahead of the sound card's callback.
 
     The thread (``start``) pulls ``engine.process(config.block)``, resamples it to the device rate
-    (:class:`models.audio.StreamResampler`, streaming soxr) and writes it into the ring;
+    (:class:`models.audio.StreamResampler`, libsamplerate) and writes it into the ring;
     :meth:`read_into` is what the audio callback calls: a copy out of the ring, no allocation, no
     lock. One producer and one consumer: each index is written by one side only (the GIL makes
     the int stores atomic).
@@ -643,7 +652,8 @@ class Producer:
     engine : PlayEngine
     device_sr : the sound card's rate (default the engine's).
     lookahead : device samples kept ready (default ``engine.config.lookahead`` at the device rate;
-        raised to the card's block plus a margin and the reserve at the first callback).
+        raised to the card's block plus a margin (``EngineConfig.stall_s``) and the reserve at
+        the first callback).
     max_read : the largest block the callback asks for (sizes the ring).
     fade_s : the reserve and the length of the fades out and in.
     card_block : the callback's block when known (``explorer.sound.audio_out.CALLBACK_BLOCK``):
@@ -660,7 +670,7 @@ class Producer:
         self.lookahead = int(math.ceil(engine.config.lookahead * self.ratio)) if lookahead is None else int(lookahead)
         self._resampler = StreamResampler(engine.sr, self.device_sr)
         self._largest_read = 0
-        self._margin = max(1, self.lookahead // 4)
+        self._margin = max(1, self.lookahead // 4, int(round(engine.config.stall_s * self.device_sr)))
         self.fade = max(2, int(round(fade_s * self.device_sr)))
         if card_block:
             self._largest_read = int(card_block)
@@ -682,6 +692,7 @@ class Producer:
         self._running = False
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._switching: contextlib.AbstractContextManager | None = None
         engine._bind(self)
 
     @property
@@ -773,12 +784,16 @@ class Producer:
     def start(self) -> None:
         if self._thread is not None:
             return
+        # the card's callback waits for the GIL this thread holds: hand it over every 0.5 ms
+        self._switching = realtime_switching()
+        self._switching.__enter__()
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="play-producer", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         period = self.block / self.engine.sr
+        single_torch_thread()  # a frame model decodes on this thread
         try:
             while self._running:
                 self._fill(settle=False)
@@ -796,3 +811,6 @@ class Producer:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
+        switching, self._switching = self._switching, None
+        if switching is not None:
+            switching.__exit__(None, None, None)

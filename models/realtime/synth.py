@@ -47,7 +47,7 @@ from models.errors import ConfigError
 from models.inference import decode as decoding
 from models.inference import layout as item_layout
 from models.representations.pghi import pghi
-from models.threads import TORCH_THREADS_LOCK
+from models.threads import lower_thread_priority, single_torch_thread
 
 __all__ = ["BlockSynth", "FrameSynth", "GrainSynth", "is_frame_magnitude", "make_synth"]
 
@@ -515,8 +515,8 @@ def _decode_worker(synth_ref: weakref.ref, requests: queue.SimpleQueue) -> None:
     Holds the synth only while decoding (a weak reference between requests), so a dropped
     synth ends it (its finalizer posts None).
     """
-    with TORCH_THREADS_LOCK:  # once, on this thread: never inside another's fixed-thread decoding
-        torch.set_num_threads(1)  # this thread's own setting (OpenMP's is per thread)
+    single_torch_thread()
+    lower_thread_priority()  # the producer and the card's callback first: a grain can come later
     while True:
         job = requests.get()
         while job is not None:  # only the latest request matters: a skipped one is never heard
