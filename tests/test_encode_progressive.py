@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
 import pytest
+import torch
 from explorer_tiny import FakeState, TinyAE, TinyAEConfig, make_dataset_folder, tiny_loaded_model
 from PySide6.QtCore import QSettings
 
@@ -15,6 +17,7 @@ from explorer.sound.audio_out import RecordingSink
 from explorer.window.main_window import MainWindow
 from models.datasets import open_dataset
 from models.datasets.feature_cache import FeatureCache
+from models.inference.code_cache import CODES_DIR
 from models.inference.encode import CachedFeatures, encode_dataset
 
 TIMEOUT = 20000
@@ -64,15 +67,71 @@ def test_cache_path_streams_partials_and_matches_the_plain_encoding(dataset, tmp
     st = FakeState()
     first = c.encode_task()(st)  # the cache is built, clips encoded as they are analysed
     assert st.partials and int(st.partials[0].ok.sum()) < N_CLIPS
+    fs = FeatureCache(tmp_path / "fc").lookup(dataset, lm.representation)
+    shutil.rmtree(fs.path / CODES_DIR)  # the features alone: encoded from them, partials again
     st2 = FakeState()
     second = c.encode_task()(st2)  # read from the cache
     assert st2.partials
     same(first, plain)
     same(second, plain)
-    fs = FeatureCache(tmp_path / "fc").lookup(dataset, lm.representation)
     feats = CachedFeatures(fs, N_CLIPS, block_bytes=3000)  # a few clips a read
     for i in (0, 1, 57, 99, 3):
         np.testing.assert_array_equal(feats[i], fs[int(np.flatnonzero(fs.indices == i)[0])])
+
+
+def test_a_model_that_encoded_the_dataset_before_reads_its_codes_back(dataset, tmp_path, one_torch_thread,
+                                                                       monkeypatch):
+    lm = tiny_loaded_model()
+    plain = encode_dataset(lm.model, lm.representation, dataset)
+    cache = FeatureCache(tmp_path / "fc")
+    c = Controller(cache=cache)
+    c.set_dataset(dataset)
+    c.add_model(lm)
+    same(c.encode_task()(FakeState()), plain)  # analysed, encoded, codes stored
+    fs = cache.lookup(dataset, lm.representation)
+    assert [p.suffix for p in (fs.path / CODES_DIR).iterdir()] == [".npz"]
+
+    again = tiny_loaded_model("another-key")  # the same weights under another name: the same codes
+    monkeypatch.setattr(type(again.model), "encode", lambda *a, **k: pytest.fail("a forward pass was run"))
+    c2 = Controller(cache=cache)
+    c2.set_dataset(dataset)
+    c2.add_model(again)
+    same(c2.encode_task()(FakeState()), plain)
+    monkeypatch.undo()
+
+    changed = tiny_loaded_model("retrained")
+    with torch.no_grad():
+        next(changed.model.parameters()).add_(0.5)  # new weights: never the old codes
+    c3 = Controller(cache=cache)
+    c3.set_dataset(dataset)
+    c3.add_model(changed)
+    mine = c3.encode_task()(FakeState())
+    same(mine, encode_dataset(changed.model, changed.representation, dataset))
+    assert not np.allclose(mine.frame_codes, plain.frame_codes)
+    assert len(list((fs.path / CODES_DIR).iterdir())) == 2
+
+
+def test_stored_codes_that_do_not_fit_are_ignored_and_a_failed_write_costs_nothing(dataset, tmp_path, one_torch_thread):
+    from models.inference.code_cache import load_codes, model_fingerprint, save_codes
+
+    lm = tiny_loaded_model()
+    cache = FeatureCache(tmp_path / "fc")
+    c = Controller(cache=cache)
+    c.set_dataset(dataset)
+    c.add_model(lm)
+    first = c.encode_task()(FakeState())
+    fs = cache.lookup(dataset, lm.representation)
+    stored = fs.path / CODES_DIR / f"{model_fingerprint(lm.model)}.npz"
+    assert load_codes(fs, lm.model, N_CLIPS - 1) is None  # another dataset's length
+    stored.write_bytes(b"PK\x03\x04 not a zip")  # damaged
+    assert load_codes(fs, lm.model, N_CLIPS) is None
+    same(c.encode_task()(FakeState()), first)  # encoded again, and stored again
+    assert load_codes(fs, lm.model, N_CLIPS) is not None
+    stored.unlink()
+    (fs.path / CODES_DIR).rmdir()
+    (fs.path / CODES_DIR).write_text("a file where the folder goes")  # nothing can be written there
+    assert save_codes(fs, lm.model, first) is False
+    same(c.encode_task()(FakeState()), first)
 
 
 def test_cancelled_build_returns_none_and_leaves_no_entry(dataset, tmp_path):

@@ -20,6 +20,7 @@ from scipy.linalg import orthogonal_procrustes
 
 from models.datasets.base import BuildCancelled
 from models.datasets.skipped import with_reasons
+from models.inference.code_cache import load_codes, save_codes
 from models.inference.encode import CachedFeatures, ClipEncoder, Encoding, encode_dataset
 from models.mapping.projection import PCAProjector
 from models.threads import BatchThreads
@@ -38,7 +39,9 @@ def encoding_task(lm: Any, dataset: Any, cache: Any = None, *,
     With a feature cache (``models.datasets.feature_cache.FeatureCache``) that has no entry yet,
     clips are encoded as the cache analyses them (``on_clip``), so the first points come after
     the first batch, not after the whole analysis; with an entry, features are read from it clip
-    by clip (:class:`CachedFeatures`), no audio is read. Forward passes span clips, on the torch
+    by clip (:class:`CachedFeatures`), no audio is read; and when this model (the same weights)
+    has encoded the entry before, its codes are read back instead
+    (``models.inference.code_cache``), no forward pass at all. Forward passes span clips, on the torch
     threads that time fastest here (:class:`BatchThreads`; torch's own setting without
     ``choose_threads``). Returns None when cancelled.
     """
@@ -49,6 +52,10 @@ def encoding_task(lm: Any, dataset: Any, cache: Any = None, *,
         if cache is None:
             return encode_dataset(model, rep, dataset, state=state, threads=threads)
         fs = cache.lookup(dataset, rep)
+        if fs is not None:
+            stored = load_codes(fs, model, n)  # this model has encoded this dataset before
+            if stored is not None:
+                return with_reasons(stored, dataset, fs.rejected)
         if fs is None:
             enc = ClipEncoder(model, rep, n, state=state, threads=threads)
 
@@ -64,11 +71,16 @@ def encoding_task(lm: Any, dataset: Any, cache: Any = None, *,
             except BuildCancelled:
                 return None
             if enc.n_done == n:
-                return with_reasons(enc.result(), dataset, fs.rejected)
+                return _stored(fs, with_reasons(enc.result(), dataset, fs.rejected))
             # another process built the entry while this one waited for its lock: read it
         feats = CachedFeatures(fs, n)
-        return with_reasons(encode_dataset(model, rep, dataset, state=state, features=feats, threads=threads),
-                            dataset, fs.rejected)
+        return _stored(fs, with_reasons(encode_dataset(model, rep, dataset, state=state, features=feats,
+                                                       threads=threads), dataset, fs.rejected))
+
+    def _stored(fs: Any, encoding: Encoding | None) -> Encoding | None:
+        if encoding is not None:  # a whole encoding (a cancelled one is None): the next open reads it
+            save_codes(fs, model, encoding)
+        return encoding
 
     return task
 
