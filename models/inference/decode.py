@@ -157,7 +157,8 @@ def envelope_context(representation: Representation, dataset: Any, i: int, *, ca
 @torch.no_grad()
 def decode_codes(model: LatentModel, codes: np.ndarray, latent_shape: Sequence[int]) -> np.ndarray:
     """codes [shape=(n, d)] -> items [shape=(n, *input_shape)], float32."""
-    model.eval()
+    if model.training:  # eval() walks every submodule: a quarter of a millisecond per click
+        model.eval()
     dev = next((p.device for p in model.parameters()), torch.device("cpu"))
     z = torch.as_tensor(np.asarray(codes), dtype=torch.float32, device=dev).reshape(-1, *latent_shape)
     return model.decode(z).float().cpu().numpy()
