@@ -1,8 +1,8 @@
 """A morph rendered side by side gives the samples of its sounds rendered one by one (the speed is bench/'s).
 
-render_path decodes every step first, then rebuilds the phases of the steps and of the continuous
-morph on several threads: each sound must still be the bits of its own decoding (the end step is
-the click on its end point), whatever the thread count.
+render_path rebuilds the phases of the continuous morph and of the steps on several threads, each
+step handed over as soon as it is decoded: each sound must still be the bits of its own decoding
+(the end step is the click on its end point), whatever the thread count.
 """
 
 from __future__ import annotations
@@ -140,6 +140,51 @@ def test_sounds_from_features_refuses_before_working():
     one = sounds_from_features(rep, [(feats, ctx)] * 3, phase="pghi+gla", workers=2)
     assert len(one) == 3 and all(np.array_equal(s.y, one[0].y) for s in one)
     assert np.array_equal(one[0].y, sound_from_features(rep, feats, context=ctx, phase="pghi+gla").y)
+
+
+def test_sounds_from_features_takes_an_iterator_item_by_item_in_its_order():
+    """Items made one by one (a morph's forward passes) are each synthesised as soon as they exist:
+    the same sounds as from a list, in the iterator's order, and a stop between two items ends it."""
+    from models.representations.stft_frames import StftFrames, StftFramesConfig
+
+    rep = StftFrames(StftFramesConfig(sample_rate=8000, n_fft=256, hop_length=64))
+    rng = np.random.default_rng(1)
+    items = [(rng.random((17 + 4 * k, 129)).astype(np.float32), DecodeContext(n_samples=1024 + 256 * k,
+                                                                              feature_shape=(17 + 4 * k, 129)))
+             for k in range(4)]
+    listed = sounds_from_features(rep, items, phase="pghi+gla", workers=2)
+    made = []
+
+    def one_by_one():
+        for item in items:
+            made.append(len(made))
+            yield item
+
+    lazy = sounds_from_features(rep, one_by_one(), phase="pghi+gla", workers=2)
+    assert made == [0, 1, 2, 3]
+    assert [len(s.y) for s in lazy] == [1024 + 256 * k for k in range(4)]
+    assert all(np.array_equal(a.y, b.y) for a, b in zip(lazy, listed))
+
+    def stop_after_two():
+        return len(made) >= 2
+
+    made.clear()
+    assert sounds_from_features(rep, one_by_one(), phase="pghi+gla", workers=1, should_stop=stop_after_two) is None
+    assert len(made) == 2  # nothing made after the stop
+
+
+def test_overlap_add_equals_adding_frame_by_frame():
+    from models.representations.phase_stream import overlap_add
+
+    rng = np.random.default_rng(2)
+    for n, hop, w in [(1024, 250, 40), (1024, 256, 7), (1024, 256, 1), (690, 250, 3), (8, 10, 5)]:
+        frames = rng.standard_normal((2, w, n)).astype(np.float32)
+        want = np.zeros((2, n + hop * (w - 1)), np.float32)
+        for j in range(w):
+            want[:, j * hop: j * hop + n] += frames[:, j]
+        got = overlap_add(frames, hop)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
 def test_pghi_sorting_only_what_it_integrates_gives_the_same_phase():

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -269,7 +268,7 @@ def sound_from_features(
 
 def sounds_from_features(
     representation: Representation,
-    items: Sequence[tuple[np.ndarray, DecodeContext]],
+    items: Iterable[tuple[np.ndarray, DecodeContext]],
     *,
     phase: str,
     phase_config: PhaseConfig | None = None,
@@ -285,53 +284,76 @@ def sounds_from_features(
     Each item is synthesised by the same single-threaded code as one :func:`sound_from_features`
     call (torch on one thread, PGHI's kernels without the GIL), so every sound is the same bits
     as its own call, whatever ``workers`` says: a morph's steps use every core and its end step
-    is still the click on its end point. The longest items start first (the slowest one bounds
-    the wall time).
+    is still the click on its end point.
 
+    items : a sequence (all made already: the longest start first, the slowest one bounding the
+        wall time), or an iterator, whose items are taken one by one on the calling thread and
+        each handed to the threads as soon as it exists: making the next one (a model's forward
+        pass) overlaps the synthesis of those before it.
     workers : threads; the cores this process may use (:func:`models.threads.cpu_count`) when None.
-    should_stop : polled as items finish; when it says so, the items not started are dropped and
-        None is returned.
+    should_stop : polled as items finish (and, for an iterator, between two items); when it says
+        so, the items not started are dropped and None is returned.
     on_done : called with each finished item's index, on the calling thread.
 
     Returns
     -------
     One :class:`Sound` per item, in ``items``' order, or None when stopped.
     """
-    items = list(items)
-    sides = [_side_for(representation, ctx, phase) for _, ctx in items]  # refuse before any work
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    known = isinstance(items, Sequence)
+    if known:
+        items = list(items)
+        sides = [_side_for(representation, ctx, phase) for _, ctx in items]  # refuse before any work
+        order = sorted(range(len(items)), key=lambda k: -int(items[k][1].n_samples))
+        jobs: Iterable[tuple[int, np.ndarray, DecodeContext, dict]] = (
+            (k, items[k][0], items[k][1], sides[k]) for k in order)
+        n_threads = max(1, min(workers or cpu_count(), len(items)))
+    else:
+        # each item refused (a wrong phase, side information) before its own work
+        jobs = ((k, f, ctx, _side_for(representation, ctx, phase)) for k, (f, ctx) in enumerate(items))
+        n_threads = max(1, workers or cpu_count())
 
-    def one(k: int) -> Sound:
+    def one(feats: np.ndarray, ctx: DecodeContext, side: dict) -> Sound:
         if torch.get_num_threads() != 1:  # a fresh thread takes the count set below; never a guess
             raise RuntimeError("phase reconstruction must run on one torch thread")
-        feats, ctx = items[k]
-        y = representation.synthesize(feats, side=sides[k] or None, phase=phase, n_samples=ctx.n_samples,
+        y = representation.synthesize(feats, side=side or None, phase=phase, n_samples=ctx.n_samples,
                                       phase_config=phase_config)
         method = phase if "phase" in representation.side_keys else "none"
         return _finish(y, representation.sample_rate, title, spectrogram=spectrogram, phase=method,
                        made=describe(method, phase_config), estimated=estimated)
 
-    out: list[Sound | None] = [None] * len(items)
-    longest_first = sorted(range(len(items)), key=lambda k: -int(items[k][1].n_samples))
+    out: dict[int, Sound] = {}
+    futures: dict[Any, int] = {}
+
+    def collect(fut: Any) -> bool:
+        """Take one finished item; whether to stop."""
+        k = futures.pop(fut)
+        out[k] = fut.result()
+        if on_done is not None:
+            on_done(k)
+        return should_stop is not None and should_stop()
+
     with fixed_threads():
         # A new pool for each call: a thread takes torch's thread count (1 here) at its first op
         # and keeps it, so long-lived threads could run at another count set meanwhile.
-        with ThreadPoolExecutor(max_workers=max(1, min(workers or cpu_count(), len(items))),
-                                thread_name_prefix="synthesize") as pool:
-            futures = {pool.submit(one, k): k for k in longest_first}
+        with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="synthesize") as pool:
             try:
-                for fut in as_completed(futures):
-                    k = futures[fut]
-                    out[k] = fut.result()
-                    if on_done is not None:
-                        on_done(k)
-                    if should_stop is not None and should_stop():
+                for k, feats, ctx, side in jobs:
+                    futures[pool.submit(one, feats, ctx, side)] = k
+                    if not known:
+                        for fut in [f for f in futures if f.done()]:
+                            if collect(fut):
+                                return None
+                        if should_stop is not None and should_stop():
+                            return None
+                for fut in as_completed(list(futures)):
+                    if collect(fut):
                         return None
             finally:
                 for fut in futures:
                     fut.cancel()
-    return [s for s in out if s is not None]
+    return [out[k] for k in sorted(out)]
 
 
 @contextlib.contextmanager

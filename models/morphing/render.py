@@ -5,9 +5,10 @@ Every waypoint arrives as a :class:`~models.morphing.trajectory.Trajectory` (bui
 interpolation of the two trajectories around it, decoded item by item with
 :func:`models.inference.decode.decode_to_sound`, the function every click uses: with the
 same phase method, a path's end step is the very sound of a click on its end point. A render
-decodes every step and the morph first (the model's forward passes), then rebuilds their phases
-side by side on every core (:func:`models.inference.decode.sounds_from_features`: each sound on
-one torch thread, so the samples are those of decoding it alone, whatever the thread count).
+decodes the morph, then each step (the model's forward passes), and rebuilds their phases side
+by side on every core as each is decoded (:func:`models.inference.decode.sounds_from_features`:
+each sound on one torch thread, so the samples are those of decoding it alone, whatever the
+thread count).
 
 The continuous morph is one sound, not joined steps:
 
@@ -26,7 +27,7 @@ there) over the whole note, under the interpolated envelope.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,8 +149,9 @@ def render_path(model: Any, representation: Any, path: MorphPath, *, latent_shap
     workers : threads that rebuild the phases of the steps and the morph side by side (every
         core when None); each sound is single-threaded, so the samples do not depend on it.
 
-    Every step and the morph are decoded first (the model's forward passes, in order), then
-    synthesised side by side, the longest (the continuous morph) first.
+    The continuous morph is decoded first and its synthesis starts at once; each step is then
+    decoded (the model's forward passes, in order, on this thread) and handed to the synthesis
+    threads as soon as it is, so the forward passes overlap the phases being rebuilt.
     """
     with fixed_threads():
         return _render(model, representation, path, latent_shape=tuple(latent_shape), layout=layout,
@@ -166,39 +168,45 @@ def _render(model: Any, representation: Any, path: MorphPath, *, latent_shape: t
     steps_t = step_trajectories(path, trajectories, counts, sample_rate=sr, centre=centre)
     share = 0.7 if embedding is not None else 0.85
     decoded = 0.1 * share  # the forward passes; the phases take the rest
-    jobs: list[tuple[np.ndarray, DecodeContext]] = []
-    for k, t in enumerate(steps_t):
-        if state.should_stop():
-            return None
-        jobs.append(trajectory_features(model, representation, t, latent_shape=latent_shape))
-        state.report(decoded * (k + 1) / len(steps_t), f"decoding step {k + 1}/{len(steps_t)}")
     L = int(round(float(np.mean([t.n_samples for t in steps_t]))))
     overlap = min(int(round(float(p.crossfade) * L)), max(L - 1, 0))
     hop = L - overlap
     n_out = L + (p.n_steps - 1) * hop
     if state.should_stop():
         return None
-    state.report(decoded, "decoding the continuous morph")
+    # the continuous morph first (the longest synthesis starts first), then the steps, each handed
+    # to the synthesis threads as soon as its forward pass is done (the next one overlaps them)
+    state.report(0.0, "decoding the continuous morph")
     waypoints = [t.frozen() for t in trajectories] if p.mode == "freeze" else trajectories
     morph_job = continuous_morph_job(model, representation, waypoints, layout=layout, latent_shape=latent_shape,
                                      n_samples=n_out, step_samples=L, hop_samples=hop, n_steps=p.n_steps,
                                      method=p.interpolation, centre=centre, phase=phase)
-    if isinstance(morph_job, tuple):
-        jobs.append(morph_job)
+    queued = isinstance(morph_job, tuple)
+    n_jobs = len(steps_t) + int(queued)
     finished = [0]
+
+    def jobs() -> Iterator[tuple[np.ndarray, DecodeContext]]:
+        if queued:
+            yield morph_job
+        for k, t in enumerate(steps_t):
+            yield trajectory_features(model, representation, t, latent_shape=latent_shape)
+            state.report(decoded * (k + 1) / len(steps_t) + (share - decoded) * finished[0] / n_jobs,
+                         f"decoding step {k + 1}/{len(steps_t)}")
 
     def done(_: int) -> None:
         finished[0] += 1
-        state.report(decoded + (share - decoded) * finished[0] / len(jobs),
-                     f"rebuilding the phase: {finished[0]}/{len(jobs)} sounds")
+        state.report(decoded + (share - decoded) * finished[0] / n_jobs,
+                     f"rebuilding the phase: {finished[0]}/{n_jobs} sounds")
 
-    sounds = sounds_from_features(representation, jobs, phase=phase, workers=workers,
+    sounds = sounds_from_features(representation, jobs(), phase=phase, workers=workers,
                                   should_stop=state.should_stop, on_done=done)
     if sounds is None:
         return None
+    if queued:  # the morph came first
+        sounds = sounds[1:] + sounds[:1]
     ys = [s.y for s in sounds]
     steps = ys[:len(steps_t)]
-    morph = ys[-1] if isinstance(morph_job, tuple) else morph_job
+    morph = ys[-1] if queued else morph_job
     made = sounds[0].made if sounds else describe("none")
     codes = np.stack([t.mean for t in steps_t])
     xy = path_positions(np.stack([t.mean for t in trajectories]), path.xy, p.n_steps)

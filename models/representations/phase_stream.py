@@ -20,6 +20,8 @@ concatenation of the blocks, by construction: the app's one definition of ``"pgh
 
 Numpy, not torch: the windows are a few dozen frames, where torch's per-call overhead costs more
 than the FFTs (measured: 8 torch iterations on 12 frames 2.5-5.7 ms, numpy's FFT of them 0.05 ms).
+The FFTs are scipy's (``scipy.fft``): its real FFT of a window's 40 float32 frames took 156 us
+here against numpy's 714 us, the same values to float32 rounding.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import numpy as np
+from scipy import fft as sp_fft
 
 from models.representations.pghi import pghi
 from models.representations.stft import StftParams
@@ -124,7 +127,7 @@ def reconstruct_blocks(mag: np.ndarray, *, params: StftParams, length: int, n_it
             if held:
                 c[:, :, :held] = decided[:, :, lo:a]
         decided[:, :, a:b] = c[:, :, held: held + (b - a)]
-        frames = np.fft.irfft(decided[:, :, a:b], n=n_fft, axis=1).astype(np.float32) * win[None, :, None]
+        frames = sp_fft.irfft(decided[:, :, a:b], n=n_fft, axis=1).astype(np.float32) * win[None, :, None]
         for j in range(b - a):
             s = (a + j) * hop
             buf[:, s: s + n_fft] += frames[:, :, j]
@@ -143,13 +146,32 @@ def _project(c: np.ndarray, win: np.ndarray, hop: int, n_fft: int, off: int, nat
     """STFT of the inverse STFT of ``c`` [shape=(batch, n_bins, w)]: the nearest consistent
     spectrogram, as ``stft(istft(c))`` in librosa's convention (centred frames, zero padding)."""
     batch, _, w = c.shape
-    frames = np.fft.irfft(c, n=n_fft, axis=1).astype(np.float32) * win[None, :, None]
-    buf = np.zeros((batch, n_fft + hop * (w - 1)), np.float32)
-    for j in range(w):
-        buf[:, j * hop: j * hop + n_fft] += frames[:, :, j]
+    frames = sp_fft.irfft(c, n=n_fft, axis=1).astype(np.float32) * win[None, :, None]
+    buf = overlap_add(np.moveaxis(frames, 2, 1), hop)
     norm, index = _window_layout(win.tobytes(), hop, w, off, natural)
     buf *= norm
-    return np.fft.rfft(buf[:, index] * win, axis=2).transpose(0, 2, 1).astype(np.complex64)
+    return sp_fft.rfft(buf[:, index] * win, axis=2).transpose(0, 2, 1).astype(np.complex64)
+
+
+def overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """Frames [shape=(batch, w, n)] added ``hop`` apart -> [shape=(batch, n + hop * (w - 1))].
+
+    In ``r = ceil(n / hop)`` strided additions instead of one per frame: frames ``j``, ``j + r``,
+    ``j + 2r``... never overlap, so each such group, zero-padded to ``r * hop``, lies end to end in
+    one contiguous stretch of the output (a few dozen frames per window: the per-frame Python
+    loop was a third of a Griffin-Lim projection's time).
+    """
+    batch, w, n = frames.shape
+    r = max(1, -(-n // hop))
+    span = r * hop
+    out = np.zeros((batch, n + hop * (w - 1) + span), frames.dtype)
+    padded = np.zeros((batch, w, span), frames.dtype)
+    padded[:, :, :n] = frames
+    for g in range(min(r, w)):
+        group = padded[:, g::r]  # frames g, g + r, ...: end to end
+        k = group.shape[1]
+        out[:, g * hop: g * hop + k * span] += group.reshape(batch, k * span)
+    return out[:, : n + hop * (w - 1)]
 
 
 @lru_cache(maxsize=256)
