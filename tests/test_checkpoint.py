@@ -470,3 +470,24 @@ def test_every_preset_round_trips_bit_identically(tmp_path, name):
         z2 = ck.model.latent(x)
         y2 = ck.model.decode(z2)
     assert torch.equal(z, z2) and torch.equal(y, y2)
+
+
+def test_a_checkpoint_replaced_while_it_loads_gives_the_version_that_was_opened(tmp_path, monkeypatch):
+    """The trainer replaces best.safetensors by an atomic rename while the app may be reading it:
+    the header and the tensors come from one open file, so the load gets one whole version (it
+    used to pair the first version's hash with the second's tensors: "tampered with")."""
+    path = _save(tmp_path / "best.safetensors", _tiny(0))
+    newer = _save(tmp_path / "newer.safetensors", _tiny(1))
+    real_fits = ckpt_mod.check_model_fits
+
+    def replaced_meanwhile(*args, **kwargs):
+        real_fits(*args, **kwargs)
+        os.replace(newer, path)  # between reading the header and reading the tensors
+
+    monkeypatch.setattr(ckpt_mod, "check_model_fits", replaced_meanwhile)
+    loaded = load_checkpoint(path)
+    for got, want in zip(_outputs(loaded.model), _outputs(_tiny(0))):
+        assert torch.equal(got, want)
+    monkeypatch.undo()
+    for got, want in zip(_outputs(load_checkpoint(path).model), _outputs(_tiny(1))):  # the new one now
+        assert torch.equal(got, want)

@@ -396,8 +396,8 @@ def read_checkpoint_info(path: str | os.PathLike) -> CheckpointInfo:
     return _read_info(_resolve(path))[0]
 
 
-def _read_info(path: Path) -> tuple[CheckpointInfo, dict[str, Any]]:
-    header, metadata, _ = read_header(path)
+def _read_info(path: Path, file: BinaryIO | None = None) -> tuple[CheckpointInfo, dict[str, Any]]:
+    header, metadata, _ = read_header(path, file)
     meta = parse_metadata(path, metadata)  # first: it refuses what is too deep to parse
     stored = _stored_version(metadata)
     return _info_from(path, header, meta, stored), header
@@ -429,15 +429,25 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     """
     path = _resolve(path)
     target = _resolve_device(device)
-    info, header = _read_info(path)
-    meta = info.meta
-    # shapes first, on the meta device: a config that would not fit the file's tensors (or
-    # would allocate gigabytes) is refused before any memory is spent on it
-    check_model_fits(path, info.model_name, info.model_config, header)
     try:
-        tensors = safetensors.torch.load_file(path, device="cpu")
-    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        # one open file for the header and the tensors: a trainer that replaces the checkpoint
+        # meanwhile (an atomic rename) leaves this one reading the version it opened, where two
+        # opens could pair one version's metadata with the next one's tensors ("tampered")
+        with open(path, "rb") as f:
+            info, header = _read_info(path, f)
+            # shapes first, on the meta device: a config that would not fit the file's tensors
+            # (or would allocate gigabytes) is refused before any memory is spent on it
+            check_model_fits(path, info.model_name, info.model_config, header)
+            f.seek(0)
+            data = f.read()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+    try:
+        tensors = safetensors.torch.load(data)
+    except (safetensors.SafetensorError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot read the tensors ({exc})") from exc
+    del data  # the file's bytes: the tensors hold their own copy
+    meta = info.meta
     expected = (meta["weights"] or {}).get("sha256")
     if expected is not None and tensors_sha256(tensors) != expected:
         raise CheckpointError(

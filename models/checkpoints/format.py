@@ -12,13 +12,14 @@ are refused with a message asking to upgrade latent-explorer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -95,8 +96,12 @@ def _strict_json(text: str, where: str) -> Any:
                          parse_constant=no_constant)
 
 
-def read_header(path: Path) -> tuple[dict[str, Any], dict[str, str], int]:
+def read_header(path: Path, file: BinaryIO | None = None) -> tuple[dict[str, Any], dict[str, str], int]:
     """Read and check the safetensors header of ``path`` without reading the tensor data.
+
+    ``file``: ``path`` already open (binary): the header and the size are that open file's, so
+    a caller that goes on to read the tensors from it reads one version of the file even when
+    another process replaces ``path`` meanwhile.
 
     Returns
     -------
@@ -108,8 +113,10 @@ def read_header(path: Path) -> tuple[dict[str, Any], dict[str, str], int]:
         Offset of the data section in the file.
     """
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
+        with contextlib.ExitStack() as stack:
+            f = file if file is not None else stack.enter_context(open(path, "rb"))
+            size = os.fstat(f.fileno()).st_size
+            f.seek(0)
             head = f.read(9)
             refuse_pickle(path, head)
             head = head[:8]
