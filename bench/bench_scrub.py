@@ -4,7 +4,7 @@ A bundled demo model (``--model``: a demo checkpoint's name such as ``natsiou-no
 checkpoint path; default the one the app opens on, ``best_sounding_demo_checkpoint``) encodes
 the demo dataset; its clip codes are mapped with PCA (what the app's map shows first). The
 cursor runs along lines between clips and circles over the map. A
-:class:`models.realtime.engine.Producer` thread plays it through the real synth
+:class:`models.realtime.producer.Producer` thread plays it through the real synth
 (``models.realtime.synth.make_synth``: a frame model's FrameSynth, a clip model's GrainSynth with
 its decode thread) at the default block size, resampled to 48 kHz; a consumer thread stands for
 the sound card: it reads the app's callback block (``explorer.sound.audio_out.CALLBACK_BLOCK``)
@@ -43,7 +43,8 @@ from models.checkpoints.checkpoint import load_checkpoint
 from models.datasets import open_dataset
 from models.inference.encode import encode_dataset
 from models.mapping.projection import PCAProjector
-from models.realtime.engine import EngineConfig, PlayEngine, Producer
+from models.realtime.engine import EngineConfig, PlayEngine
+from models.realtime.producer import Producer
 from models.realtime.position import PositionField, pitch_labels
 from models.realtime.synth import make_synth
 from models.representations import representation_from_dict

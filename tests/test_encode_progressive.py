@@ -122,15 +122,15 @@ def test_stored_codes_that_do_not_fit_are_ignored_and_a_failed_write_costs_nothi
     first = c.encode_task()(FakeState())
     fs = cache.lookup(dataset, lm.representation)
     stored = fs.path / CODES_DIR / f"{model_fingerprint(lm.model)}.npz"
-    assert load_codes(fs, lm.model, N_CLIPS - 1) is None  # another dataset's length
+    assert load_codes(fs, model_fingerprint(lm.model), N_CLIPS - 1) is None  # another dataset's length
     stored.write_bytes(b"PK\x03\x04 not a zip")  # damaged
-    assert load_codes(fs, lm.model, N_CLIPS) is None
+    assert load_codes(fs, model_fingerprint(lm.model), N_CLIPS) is None
     same(c.encode_task()(FakeState()), first)  # encoded again, and stored again
-    assert load_codes(fs, lm.model, N_CLIPS) is not None
+    assert load_codes(fs, model_fingerprint(lm.model), N_CLIPS) is not None
     stored.unlink()
     (fs.path / CODES_DIR).rmdir()
     (fs.path / CODES_DIR).write_text("a file where the folder goes")  # nothing can be written there
-    assert save_codes(fs, lm.model, first) is False
+    assert save_codes(fs, model_fingerprint(lm.model), first) is False
     same(c.encode_task()(FakeState()), first)
 
 

@@ -16,7 +16,8 @@ import pytest
 import soundfile as sf
 
 from models.errors import ConfigError
-from models.realtime.engine import EngineConfig, PlayEngine, Producer, write_take
+from models.realtime.engine import EngineConfig, PlayEngine, write_take
+from models.realtime.producer import Producer
 from models.realtime.position import PositionField
 
 SR, HOP = 16000, 256

@@ -303,7 +303,8 @@ def test_a_held_codes_grains_read_the_same_samples_as_decode_to_sound(wave):
 
 
 def test_a_grain_synth_through_the_producer_never_waits_for_its_decoding(wave):
-    from models.realtime.engine import EngineConfig, PlayEngine, Producer
+    from models.realtime.engine import EngineConfig, PlayEngine
+    from models.realtime.producer import Producer
     from models.realtime.position import PositionField
 
     model, rep = wave

@@ -83,7 +83,8 @@ def test_realtime_switching_lowers_the_interval_while_any_user_is_inside() -> No
 def test_a_producer_holds_the_realtime_interval_from_start_to_close() -> None:
     import sys
 
-    from models.realtime.engine import EngineConfig, PlayEngine, Producer
+    from models.realtime.engine import EngineConfig, PlayEngine
+    from models.realtime.producer import Producer
     from models.threads import REALTIME_SWITCH_INTERVAL
 
     class Silent:

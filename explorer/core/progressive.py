@@ -20,7 +20,7 @@ from scipy.linalg import orthogonal_procrustes
 
 from models.datasets.base import BuildCancelled
 from models.datasets.skipped import with_reasons
-from models.inference.code_cache import load_codes, save_codes
+from models.inference.code_cache import load_codes, model_fingerprint, save_codes
 from models.inference.encode import CachedFeatures, ClipEncoder, Encoding, encode_dataset
 from models.mapping.projection import PCAProjector
 from models.threads import BatchThreads
@@ -52,8 +52,9 @@ def encoding_task(lm: Any, dataset: Any, cache: Any = None, *,
         if cache is None:
             return encode_dataset(model, rep, dataset, state=state, threads=threads)
         fs = cache.lookup(dataset, rep)
+        fp = model_fingerprint(model)  # once: the lookup below and the store at the end
         if fs is not None:
-            stored = load_codes(fs, model, n)  # this model has encoded this dataset before
+            stored = load_codes(fs, fp, n)  # this model has encoded this dataset before
             if stored is not None:
                 return with_reasons(stored, dataset, fs.rejected)
         if fs is None:
@@ -71,15 +72,15 @@ def encoding_task(lm: Any, dataset: Any, cache: Any = None, *,
             except BuildCancelled:
                 return None
             if enc.n_done == n:
-                return _stored(fs, with_reasons(enc.result(), dataset, fs.rejected))
+                return _stored(fs, fp, with_reasons(enc.result(), dataset, fs.rejected))
             # another process built the entry while this one waited for its lock: read it
         feats = CachedFeatures(fs, n)
-        return _stored(fs, with_reasons(encode_dataset(model, rep, dataset, state=state, features=feats,
-                                                       threads=threads), dataset, fs.rejected))
+        return _stored(fs, fp, with_reasons(encode_dataset(model, rep, dataset, state=state, features=feats,
+                                                           threads=threads), dataset, fs.rejected))
 
-    def _stored(fs: Any, encoding: Encoding | None) -> Encoding | None:
+    def _stored(fs: Any, fp: str | None, encoding: Encoding | None) -> Encoding | None:
         if encoding is not None:  # a whole encoding (a cancelled one is None): the next open reads it
-            save_codes(fs, model, encoding)
+            save_codes(fs, fp, encoding)
         return encoding
 
     return task

@@ -27,7 +27,8 @@ from explorer.play.scrub_tool import ScrubTool
 from explorer.sound.audio_out import CALLBACK_BLOCK, RecordingSink
 from models.config import config_from_dict, config_to_dict
 from models.errors import LatentExplorerError
-from models.realtime.engine import EngineConfig, PlayEngine, Producer, write_take
+from models.realtime.engine import EngineConfig, PlayEngine, write_take
+from models.realtime.producer import Producer
 from models.realtime.live_input import FileInput, LiveCursor, LiveEncoder, SoundCardInput
 from models.realtime.position import PositionField, pitch_labels
 from models.realtime.synth import make_synth

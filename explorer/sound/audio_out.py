@@ -4,7 +4,7 @@ A new sound cuts the old one with a short fade-out while it fades itself in, so 
 sounds never clicks. A sound may also grow while it plays (:meth:`AudioOutput.stream`: a click's
 decoding is handed over chunk by chunk, the first as soon as it exists). The mixing is done by :class:`Mixer`, plain numpy that the sounddevice
 callback calls and tests call directly. Beside it the callback mixes a *stream source* (the
-real-time player's ``models.realtime.engine.Producer``: anything with ``read_into(out)``), set
+real-time player's ``models.realtime.producer.Producer``: anything with ``read_into(out)``), set
 with ``set_stream_source``. The callback never waits on a lock the GUI holds: the GUI hands
 sounds and sources over through a deque and a reference swap. No Qt here.
 """

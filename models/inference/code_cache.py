@@ -52,10 +52,10 @@ def _path(feature_set: Any, fingerprint: str) -> Path:
     return Path(feature_set.path) / CODES_DIR / f"{fingerprint}.npz"
 
 
-def load_codes(feature_set: Any, model: torch.nn.Module, n_clips: int) -> Encoding | None:
-    """The encoding stored for ``model`` beside ``feature_set``, or None (none stored, unreadable,
-    or not the shape of a dataset of ``n_clips`` clips)."""
-    fp = model_fingerprint(model)
+def load_codes(feature_set: Any, fp: str | None, n_clips: int) -> Encoding | None:
+    """The encoding stored beside ``feature_set`` for the model of fingerprint ``fp``
+    (:func:`model_fingerprint`), or None (none stored, unreadable, or not the shape of a dataset
+    of ``n_clips`` clips)."""
     if fp is None:
         return None
     path = _path(feature_set, fp)
@@ -86,10 +86,10 @@ def load_codes(feature_set: Any, model: torch.nn.Module, n_clips: int) -> Encodi
                     latent_shape=latent_shape, layout=layout, failed=failed)
 
 
-def save_codes(feature_set: Any, model: torch.nn.Module, encoding: Encoding) -> bool:
-    """Store ``encoding`` for ``model`` beside ``feature_set`` (atomically); returns whether it
-    was written. A full disk or a read-only cache only costs the next open its encode."""
-    fp = model_fingerprint(model)
+def save_codes(feature_set: Any, fp: str | None, encoding: Encoding) -> bool:
+    """Store ``encoding`` for the model of fingerprint ``fp`` beside ``feature_set`` (atomically);
+    returns whether it was written. A full disk or a read-only cache only costs the next open
+    its encode."""
     if fp is None:
         return False
     frame = np.asarray(encoding.frame_codes, dtype=np.float64)
